@@ -1,0 +1,284 @@
+"""Importing a problem bank from JSONL or CSV (MATH-500 field names).
+
+The file is read twice, line by line, so memory stays bounded whatever its size: the first
+pass validates every row and collects every error; the second writes in batches, upserting
+by (source, external id) so that re-importing the same file changes nothing.
+"""
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Problem
+
+REQUIRED_FIELDS = ("problem", "answer", "unique_id")
+KNOWN_FIELDS = (*REQUIRED_FIELDS, "solution", "subject", "level")
+# Row field -> Problem attribute.
+FIELD_MAP = {
+    "problem": "statement",
+    "solution": "reference_solution",
+    "answer": "reference_answer",
+    "subject": "subject",
+    "level": "level",
+}
+MAX_ID_LENGTH = Problem._meta.get_field("external_id").max_length
+MAX_SUBJECT_LENGTH = Problem._meta.get_field("subject").max_length
+MAX_LEVEL = 32767
+FORMATS = ("jsonl", "csv")
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be read (missing, empty, wrong encoding or header)."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    field: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}"
+        if self.field:
+            where += f", field '{self.field}'"
+        return f"{where}: {self.reason}"
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    written: bool = False
+
+
+@dataclass(frozen=True)
+class ProblemRow:
+    line: int
+    external_id: str
+    values: dict[str, Any]
+
+
+def detect_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in {".jsonl", ".json", ".ndjson"}:
+        return "jsonl"
+    if suffix == ".csv":
+        return "csv"
+    raise ImportFileError(
+        f"Cannot tell the format of {path.name} from its extension; "
+        "name it .jsonl or .csv, or pass --format jsonl|csv."
+    )
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise ImportFileError(f"No such file: {path}")
+    if not path.is_file():
+        raise ImportFileError(f"Not a file: {path}")
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ImportFileError(
+                    f"{path.name} is not UTF-8 text: line {number} has the byte "
+                    f"0x{raw[exc.start]:02x} at column {exc.start + 1}. "
+                    "Re-save the file as UTF-8."
+                ) from exc
+    if path.stat().st_size == 0:
+        raise ImportFileError(f"{path.name} is empty: there are no problems to import.")
+
+
+def _jsonl_records(path: Path) -> Iterator[tuple[int, dict | RowError]]:
+    with path.open(encoding="utf-8-sig") as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as exc:
+                yield (
+                    number,
+                    RowError(number, None, f"not valid JSON ({exc.msg} at column {exc.colno})"),
+                )
+                continue
+            if not isinstance(record, dict):
+                yield number, RowError(number, None, "expected a JSON object, one per line")
+                continue
+            yield number, record
+
+
+def _csv_records(path: Path) -> Iterator[tuple[int, dict | RowError]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        missing = [name for name in REQUIRED_FIELDS if name not in header]
+        if missing:
+            raise ImportFileError(
+                f"The CSV header of {path.name} lacks the column(s) {', '.join(missing)}; "
+                f"expected {', '.join(KNOWN_FIELDS)}."
+            )
+        start = reader.line_num + 1
+        for record in reader:
+            if None in record:
+                yield start, RowError(start, None, "more values than header columns")
+            elif not any((value or "").strip() for value in record.values()):
+                pass
+            else:
+                yield start, {key: value for key, value in record.items() if value is not None}
+            start = reader.line_num + 1
+
+
+def _read(path: Path, fmt: str) -> Iterator[tuple[int, dict | RowError]]:
+    return _jsonl_records(path) if fmt == "jsonl" else _csv_records(path)
+
+
+def _text(value: Any, name: str, line: int, *, required: bool, max_length: int | None = None):
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return ("", None) if not required else (None, RowError(line, name, "missing or empty"))
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None, RowError(line, name, f"expected text, got {type(value).__name__}")
+    text = value if isinstance(value, str) else str(value)
+    if max_length and len(text) > max_length:
+        return None, RowError(line, name, f"longer than {max_length} characters")
+    return text, None
+
+
+def _level(value: Any, line: int):
+    if value is None or value == "":
+        return None, None
+    if isinstance(value, str):
+        digits = value.strip().removeprefix("Level").strip()
+        if digits.isdigit():
+            value = int(digits)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LEVEL:
+        return None, RowError(line, "level", f"expected a whole number such as 3, got {value!r}")
+    return value, None
+
+
+def validate_record(line: int, record: dict) -> ProblemRow | list[RowError]:
+    errors: list[RowError] = []
+    values: dict[str, Any] = {}
+    external_id, error = _text(
+        record.get("unique_id"), "unique_id", line, required=True, max_length=MAX_ID_LENGTH
+    )
+    errors += [error] if error else []
+    for name, required, limit in (
+        ("problem", True, None),
+        ("answer", True, None),
+        ("solution", False, None),
+        ("subject", False, MAX_SUBJECT_LENGTH),
+    ):
+        text, error = _text(record.get(name), name, line, required=required, max_length=limit)
+        errors += [error] if error else []
+        values[FIELD_MAP[name]] = (text or "").strip() if name == "subject" else text
+    values["level"], error = _level(record.get("level"), line)
+    errors += [error] if error else []
+    values["metadata"] = {key: value for key, value in record.items() if key not in KNOWN_FIELDS}
+    if errors:
+        return errors
+    return ProblemRow(line=line, external_id=external_id.strip(), values=values)
+
+
+def _validate_file(path: Path, fmt: str, report: ImportReport) -> set[int]:
+    """First pass: count rows, collect every error; return the lines to leave out."""
+    first_line_of: dict[str, int] = {}
+    bad_lines: set[int] = set()
+    for line, record in _read(path, fmt):
+        report.rows += 1
+        result = record if isinstance(record, RowError) else validate_record(line, record)
+        if isinstance(result, RowError):
+            result = [result]
+        if isinstance(result, list):
+            report.errors += result
+            bad_lines.add(line)
+            continue
+        first = first_line_of.setdefault(result.external_id, line)
+        if first != line:
+            report.errors.append(
+                RowError(
+                    line, "unique_id", f"duplicate id {result.external_id!r}, first on line {first}"
+                )
+            )
+            bad_lines.add(line)
+    if report.rows == 0:
+        raise ImportFileError(f"{path.name} holds no rows: there are no problems to import.")
+    return bad_lines
+
+
+def _write_batch(source: str, batch: list[ProblemRow], report: ImportReport, dry_run: bool) -> None:
+    existing = {
+        problem.external_id: problem
+        for problem in Problem.objects.filter(
+            source=source, external_id__in=[row.external_id for row in batch]
+        )
+    }
+    to_create, to_update = [], []
+    now = timezone.now()
+    for row in batch:
+        problem = existing.get(row.external_id)
+        if problem is None:
+            to_create.append(Problem(source=source, external_id=row.external_id, **row.values))
+        elif any(getattr(problem, name) != value for name, value in row.values.items()):
+            for name, value in row.values.items():
+                setattr(problem, name, value)
+            problem.updated_at = now
+            to_update.append(problem)
+        else:
+            report.unchanged += 1
+    report.created += len(to_create)
+    report.updated += len(to_update)
+    if not dry_run:
+        Problem.objects.bulk_create(to_create)
+        Problem.objects.bulk_update(to_update, [*FIELD_MAP.values(), "metadata", "updated_at"])
+
+
+def problems_import(
+    *,
+    path: Path,
+    source: str,
+    fmt: str | None = None,
+    dry_run: bool = False,
+    skip_invalid: bool = False,
+    batch_size: int = 1000,
+) -> ImportReport:
+    """Validate the whole file, then upsert its problems unless any row is bad.
+
+    With ``skip_invalid`` bad rows are left out and the rest imported; with ``dry_run``
+    the counts are computed but nothing is written.
+    """
+    source = source.strip()
+    if not source:
+        raise ImportFileError("The source name must not be empty.")
+    fmt = fmt or detect_format(path)
+    if fmt not in FORMATS:
+        raise ImportFileError(f"Unknown format {fmt!r}; expected one of {', '.join(FORMATS)}.")
+    _check_readable(path)
+    report = ImportReport()
+    bad_lines = _validate_file(path, fmt, report)
+    if report.errors and not skip_invalid:
+        return report
+    report.skipped = len(bad_lines)
+    with transaction.atomic():
+        batch: list[ProblemRow] = []
+        for line, record in _read(path, fmt):
+            if line in bad_lines:
+                continue
+            batch.append(validate_record(line, record))
+            if len(batch) >= batch_size:
+                _write_batch(source, batch, report, dry_run)
+                batch = []
+        if batch:
+            _write_batch(source, batch, report, dry_run)
+    report.written = not dry_run
+    return report

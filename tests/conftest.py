@@ -1,0 +1,41 @@
+import pytest
+from rest_framework.test import APIClient
+
+from annotator.roles import Role
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def annotator_user(db):
+    return UserFactory(username="ann", role=Role.ANNOTATOR)
+
+
+@pytest.fixture
+def reviewer_user(db):
+    return UserFactory(username="rev", role=Role.REVIEWER)
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="boss", role=Role.ADMIN)
+
+
+@pytest.fixture
+def client_as(client):
+    """Log the test client in as a given user and return it."""
+
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login
+
+
+@pytest.fixture
+def api_as():
+    def login(user):
+        api = APIClient()
+        api.force_authenticate(user)
+        return api
+
+    return login
