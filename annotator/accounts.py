@@ -14,5 +14,5 @@ def user_create_or_update(*, username: str, role: Role, password: str):
     user.set_password(password)
     user.is_staff = user.is_superuser = role == Role.ADMIN
     user.save()
-    user.groups.set([Group.objects.get(name=role)])
+    user.groups.set([Group.objects.get_or_create(name=role)[0]])
     return user

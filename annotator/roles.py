@@ -20,7 +20,8 @@ def user_roles(user) -> set[Role]:
         return set()
     cached = getattr(user, "_journey_roles", None)
     if cached is None:
-        cached = {Role(name) for name in user.groups.values_list("name", flat=True) if name in Role}
+        names = user.groups.filter(name__in=list(Role)).values_list("name", flat=True)
+        cached = {Role(name) for name in names}
         if user.is_superuser:
             cached.add(Role.ADMIN)
         user._journey_roles = cached

@@ -23,11 +23,18 @@ class LoginRequiredMiddleware(DjangoLoginRequired):
 
     API views authenticate with tokens as well as sessions, which only Django REST
     framework sees, and they answer 401/403 as JSON rather than redirecting to the login
-    page, so the middleware leaves them to the framework's default IsAuthenticated.
+    page, so the middleware leaves them to the framework's default IsAuthenticated. The
+    browsable docs are a page for people and redirect like every other page.
     """
 
     def process_view(self, request, view_func, view_args, view_kwargs):
-        if request.path_info.startswith("/api/"):
+        path = request.path_info
+        if path.startswith("/api/docs/"):
+            # DRF marks its views login_not_required; the docs page is still a page.
+            if not request.user.is_authenticated:
+                return self.handle_no_permission(request, view_func)
+            return None
+        if path.startswith("/api/"):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
 

@@ -7,12 +7,13 @@ from annotator import api as annotator_api
 from annotator import views as annotator_views
 
 router = DefaultRouter()
+router.include_format_suffixes = False
 router.register("problems", annotator_api.ProblemViewSet, basename="problem")
 
 api_urlpatterns = [
-    path("auth/token/", annotator_api.TokenView.as_view(), name="api-token"),
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("auth/token/", annotator_api.TokenView.as_view(), name="token"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("", include(router.urls)),
 ]
 
@@ -21,5 +22,5 @@ urlpatterns = [
     path("problems/", annotator_views.problems, name="problem-list"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
-    path("api/", include(api_urlpatterns)),
+    path("api/", include((api_urlpatterns, "api"))),
 ]

@@ -20,7 +20,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def role(self, create, extracted, **kwargs):
         if extracted:
-            self.groups.add(Group.objects.get(name=Role(extracted)))
+            self.groups.add(Group.objects.get_or_create(name=Role(extracted))[0])
             self.is_staff = self.is_superuser = extracted == Role.ADMIN
         self.save()
 
