@@ -204,15 +204,18 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Production hardening: everything `manage.py check --deploy` asks for when DEBUG is off.
+_ssl_redirect = envbool("SECURE_SSL_REDIRECT", True)
+_hsts_seconds = envint("SECURE_HSTS_SECONDS", 31536000)
+_trust_forwarded_proto = envbool("TRUST_X_FORWARDED_PROTO", False)
 if not DEBUG:
-    SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
+    SECURE_SSL_REDIRECT = _ssl_redirect
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_SECONDS = _hsts_seconds
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    if envbool("TRUST_X_FORWARDED_PROTO", False):
-        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if _trust_forwarded_proto:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
