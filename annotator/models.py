@@ -1,5 +1,47 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
+
+STEP_KINDS = (
+    "attempt",
+    "reflection",
+    "association",
+    "correction",
+    "backtrack",
+    "verification",
+    "conclusion",
+)
+# Kinds that show the record is a journey rather than a straight path to the answer.
+TURN_KINDS = ("reflection", "correction", "backtrack")
+
+
+class WorkspaceSettings(models.Model):
+    """Work rules an admin can change at run time (one row; defaults from the environment)."""
+
+    annotations_per_problem = models.PositiveSmallIntegerField(
+        default=settings.ANNOTATIONS_PER_PROBLEM,
+        help_text="How many annotators should record each problem.",
+    )
+    lease_minutes = models.PositiveIntegerField(
+        default=settings.ANNOTATION_LEASE_MINUTES,
+        help_text="An annotator's hold on a problem lapses after this long without a save.",
+    )
+    min_steps = models.PositiveSmallIntegerField(
+        default=3, help_text="Fewest steps a submitted annotation may have."
+    )
+    show_answer_after_submit = models.BooleanField(
+        default=False, help_text="Show annotators the reference answer once they have submitted."
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "workspace settings"
+
+    def __str__(self) -> str:
+        return "Workspace settings"
+
+    @classmethod
+    def current(cls) -> "WorkspaceSettings":
+        return cls.objects.get_or_create(pk=1)[0]
 
 
 class Problem(models.Model):
@@ -43,11 +85,24 @@ class Annotation(models.Model):
     annotator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="annotations"
     )
+
+    class AnswerCheck(models.TextChoices):
+        NONE = "", "Not checked"
+        MATCH = "match", "Matches the reference"
+        MISMATCH = "mismatch", "Differs from the reference"
+        UNCHECKED = "unchecked", "Could not be compared"
+
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     version = models.PositiveIntegerField(default=1)
     steps = models.JSONField(default=list, blank=True)
     final_answer = models.TextField(blank=True)
     time_spent_seconds = models.PositiveIntegerField(default=0)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    answer_check = models.CharField(
+        max_length=16, choices=AnswerCheck.choices, default=AnswerCheck.NONE, blank=True
+    )
+    mismatch_confirmed = models.BooleanField(default=False)
+    return_comment = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -66,3 +121,35 @@ class Annotation(models.Model):
 
     def __str__(self) -> str:
         return f"Annotation {self.pk} of {self.problem} by {self.annotator}"
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status in (self.Status.DRAFT, self.Status.RETURNED)
+
+    @property
+    def lease_active(self) -> bool:
+        return self.lease_expires_at is not None and self.lease_expires_at > timezone.now()
+
+
+class AnnotationRevision(models.Model):
+    """Every saved version of an annotation, kept so that none is ever lost."""
+
+    annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="revisions")
+    version = models.PositiveIntegerField()
+    steps = models.JSONField(default=list)
+    final_answer = models.TextField(blank=True)
+    saved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["annotation", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["annotation", "version"], name="revision_annotation_version_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotation} v{self.version}"

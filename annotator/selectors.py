@@ -1,6 +1,7 @@
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from .models import Annotation, Problem
+from .roles import Role, has_role
 
 ANNOTATION_STATUSES = {
     "none": "Not annotated",
@@ -59,3 +60,23 @@ def problem_facets() -> dict[str, list]:
             .order_by("level")
         ),
     }
+
+
+def annotations_visible_to(user) -> QuerySet[Annotation]:
+    """Annotators see their own annotations; reviewers and admins see all."""
+    annotations = Annotation.objects.select_related("problem", "annotator")
+    if has_role(user, Role.REVIEWER, Role.ADMIN):
+        return annotations
+    return annotations.filter(annotator=user)
+
+
+def annotator_worklist(user) -> dict[str, list[Annotation]]:
+    """An annotator's annotations grouped by status, for their home page."""
+    groups: dict[str, list[Annotation]] = {"returned": [], "draft": [], "submitted": []}
+    for annotation in (
+        Annotation.objects.filter(annotator=user)
+        .select_related("problem")
+        .order_by("-updated_at")[:500]
+    ):
+        groups[annotation.status].append(annotation)
+    return groups

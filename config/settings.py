@@ -8,7 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 from .env import env, envbool, envint, envlist
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env("VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR = Path(env("VAR_DIR", str(BASE_DIR / "var"))).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = envbool("DEBUG", False)

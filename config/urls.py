@@ -4,11 +4,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from annotator import api as annotator_api
+from annotator import api_annotations
 from annotator import views as annotator_views
 
 router = DefaultRouter()
 router.include_format_suffixes = False
 router.register("problems", annotator_api.ProblemViewSet, basename="problem")
+router.register("annotations", api_annotations.AnnotationViewSet, basename="annotation")
 
 api_urlpatterns = [
     path("auth/token/", annotator_api.TokenView.as_view(), name="token"),

@@ -47,7 +47,8 @@ def page(browser, live_server):
     page.console_errors = []
     page.dialogs = []
     page.on(
-        "console", lambda message: message.type == "error" and page.console_errors.append(message.text)
+        "console",
+        lambda message: message.type == "error" and page.console_errors.append(message.text),
     )
 
     def on_dialog(dialog):

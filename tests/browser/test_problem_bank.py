@@ -10,7 +10,7 @@ def test_reviewer_logs_in_and_browses_rendered_problems(page, log_in, reviewer_u
     ProblemFactory(statement="How many triangles are in the figure?", subject="Geometry")
 
     log_in("rev")
-    page.click("header nav a:text-is(\"Problems\")")
+    page.click('header nav a:text-is("Problems")')
     page.wait_for_url("**/problems/")
     assert page.locator(".problem").count() == 2
     page.locator(".problem .katex").first.wait_for()  # LaTeX rendered by KaTeX

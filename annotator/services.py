@@ -1,0 +1,240 @@
+"""Writes on annotations: leasing problems, saving versions, submitting, releasing."""
+
+from datetime import datetime, timedelta
+
+from django.core.exceptions import PermissionDenied
+from django.db import connection, transaction
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.dispatch import Signal
+from django.utils import timezone
+
+from .answer_check import answers_match
+from .models import TURN_KINDS, Annotation, AnnotationRevision, Problem, WorkspaceSettings
+from .steps import MAX_ANSWER_CHARS, StepsInvalid, clean_steps
+
+# Sent after the transaction that submitted an annotation commits; the expansion engine
+# listens (annotator must not import it). Arguments: annotation_id.
+annotation_submitted = Signal()
+
+MAX_ELAPSED_PER_SAVE = 120  # seconds of work one save may add; more is an idle tab
+
+
+class VersionConflict(Exception):
+    """A save was based on a version that is no longer the latest."""
+
+    def __init__(self, current: Annotation):
+        super().__init__(
+            f"This annotation was saved elsewhere (now version {current.version}); "
+            "your changes were not saved."
+        )
+        self.current = current
+
+
+class AnnotationLocked(Exception):
+    """The annotation is not open for editing (it was submitted)."""
+
+
+class SubmissionInvalid(Exception):
+    def __init__(self, messages: list[str]):
+        super().__init__(" ".join(messages))
+        self.messages = messages
+
+
+class AnswerMismatch(Exception):
+    """The final answer differs from the reference; submitting needs confirmation."""
+
+
+def _active_annotations(now) -> Q:
+    """Annotations that keep a problem out of the pool: submitted, returned, or leased."""
+    return Q(status__in=[Annotation.Status.SUBMITTED, Annotation.Status.RETURNED]) | Q(
+        status=Annotation.Status.DRAFT, lease_expires_at__gt=now
+    )
+
+
+def _problems_needing_annotation(*, annotator, now, target: int):
+    active = (
+        Annotation.objects.filter(_active_annotations(now), problem=OuterRef("pk"))
+        .order_by()
+        .values("problem")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    mine = Annotation.objects.filter(problem=OuterRef("pk"), annotator=annotator)
+    return (
+        Problem.objects.annotate(active=Coalesce(Subquery(active), 0, output_field=IntegerField()))
+        .filter(active__lt=target)
+        .filter(~Exists(mine))
+        .order_by("pk")
+    )
+
+
+@transaction.atomic
+def annotation_claim(*, annotator) -> Annotation | None:
+    """Lease the next problem that still needs annotations to ``annotator``.
+
+    On PostgreSQL the candidate row is locked with SKIP LOCKED, so concurrent claims take
+    different problems without waiting; the count is checked again under the lock, with a
+    fresh snapshot, in case another claim committed between our read and our lock. SQLite
+    runs write transactions one at a time (IMMEDIATE mode), which serializes claims.
+    """
+    rules = WorkspaceSettings.current()
+    now = timezone.now()
+    candidates = _problems_needing_annotation(
+        annotator=annotator, now=now, target=rules.annotations_per_problem
+    )
+    if connection.features.has_select_for_update_skip_locked:
+        candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+    passed_over: list[int] = []
+    for _ in range(20):
+        problem = candidates.exclude(pk__in=passed_over).first()
+        if problem is None:
+            return None
+        still_needed = (
+            Annotation.objects.filter(_active_annotations(now), problem=problem).count()
+            < rules.annotations_per_problem
+        )
+        if still_needed and not problem.annotations.filter(annotator=annotator).exists():
+            return Annotation.objects.create(
+                problem=problem,
+                annotator=annotator,
+                lease_expires_at=now + timedelta(minutes=rules.lease_minutes),
+            )
+        passed_over.append(problem.pk)
+    return None
+
+
+def _locked_for_owner(annotation_id: int, user) -> Annotation:
+    annotation = (
+        Annotation.objects.select_for_update().select_related("problem").get(pk=annotation_id)
+    )
+    if annotation.annotator_id != user.pk:
+        raise PermissionDenied("Only the annotator who holds this annotation can change it.")
+    return annotation
+
+
+def _lease_expiry() -> datetime:
+    return timezone.now() + timedelta(minutes=WorkspaceSettings.current().lease_minutes)
+
+
+@transaction.atomic
+def annotation_save(
+    *,
+    annotation_id: int,
+    user,
+    base_version: int,
+    steps: list,
+    final_answer: str,
+    elapsed_seconds: int = 0,
+) -> Annotation:
+    """Save a new version if ``base_version`` is the latest; renew the lease.
+
+    Raises StepsInvalid for a malformed record, VersionConflict when another save came
+    first, AnnotationLocked once submitted. A save that changes nothing adds no revision.
+    """
+    steps = clean_steps(steps)
+    if not isinstance(final_answer, str):
+        raise StepsInvalid(["The final answer must be text."])
+    if len(final_answer) > MAX_ANSWER_CHARS:
+        raise StepsInvalid([f"The final answer is longer than {MAX_ANSWER_CHARS:,} characters."])
+    annotation = _locked_for_owner(annotation_id, user)
+    if not annotation.is_editable:
+        raise AnnotationLocked("This annotation was submitted and can no longer be changed.")
+    if annotation.version != base_version:
+        raise VersionConflict(annotation)
+    annotation.lease_expires_at = _lease_expiry()
+    annotation.time_spent_seconds += max(0, min(int(elapsed_seconds or 0), MAX_ELAPSED_PER_SAVE))
+    changed = steps != annotation.steps or final_answer != annotation.final_answer
+    if changed:
+        annotation.version += 1
+        annotation.steps = steps
+        annotation.final_answer = final_answer
+    annotation.save()
+    if changed:
+        AnnotationRevision.objects.create(
+            annotation=annotation,
+            version=annotation.version,
+            steps=steps,
+            final_answer=final_answer,
+            saved_by=user,
+        )
+    return annotation
+
+
+@transaction.atomic
+def annotation_release(*, annotation_id: int, user) -> Annotation:
+    """Give the problem back to the pool now; the draft stays with its annotator."""
+    annotation = _locked_for_owner(annotation_id, user)
+    if annotation.status == Annotation.Status.DRAFT:
+        annotation.lease_expires_at = timezone.now()
+        annotation.save(update_fields=["lease_expires_at", "updated_at"])
+    return annotation
+
+
+def submission_errors(annotation: Annotation, *, min_steps: int) -> list[str]:
+    steps = annotation.steps
+    errors = []
+    if len(steps) < min_steps:
+        errors.append(f"Record at least {min_steps} steps; this one has {len(steps)}.")
+    if not any(step["kind"] in TURN_KINDS for step in steps):
+        errors.append(
+            "Include at least one reflection, correction or backtrack: the record should show "
+            "the journey, including where your thinking changed and why."
+        )
+    empty = [str(number) for number, step in enumerate(steps, start=1) if not step["text"].strip()]
+    if empty:
+        errors.append(f"Step {', '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty.")
+    if not annotation.final_answer.strip():
+        errors.append("Give a final answer.")
+    return errors
+
+
+@transaction.atomic
+def annotation_submit(*, annotation_id: int, user, confirm_mismatch: bool = False) -> Annotation:
+    """Submit the latest saved version, or raise SubmissionInvalid / AnswerMismatch."""
+    annotation = _locked_for_owner(annotation_id, user)
+    if not annotation.is_editable:
+        raise AnnotationLocked("This annotation was already submitted.")
+    errors = submission_errors(annotation, min_steps=WorkspaceSettings.current().min_steps)
+    if errors:
+        raise SubmissionInvalid(errors)
+    match = answers_match(annotation.problem.reference_answer, annotation.final_answer)
+    annotation.answer_check = {
+        True: Annotation.AnswerCheck.MATCH,
+        False: Annotation.AnswerCheck.MISMATCH,
+        None: Annotation.AnswerCheck.UNCHECKED,
+    }[match]
+    if match is False and not confirm_mismatch:
+        raise AnswerMismatch(
+            "Your final answer does not match the reference answer. Check your work; if you "
+            "are sure, confirm to submit it as it is (reviewers will see the mismatch)."
+        )
+    annotation.mismatch_confirmed = match is False
+    annotation.status = Annotation.Status.SUBMITTED
+    annotation.submitted_at = timezone.now()
+    annotation.lease_expires_at = None
+    annotation.return_comment = ""
+    annotation.save()
+    transaction.on_commit(
+        lambda: annotation_submitted.send(sender=Annotation, annotation_id=annotation.pk)
+    )
+    return annotation
+
+
+@transaction.atomic
+def revision_restore(*, revision_id: int, user) -> Annotation:
+    """Make an old revision the latest version again (as a new version; nothing is lost)."""
+    revision = AnnotationRevision.objects.select_related("annotation").get(pk=revision_id)
+    annotation = Annotation.objects.select_for_update().get(pk=revision.annotation_id)
+    annotation.version += 1
+    annotation.steps = revision.steps
+    annotation.final_answer = revision.final_answer
+    annotation.save()
+    AnnotationRevision.objects.create(
+        annotation=annotation,
+        version=annotation.version,
+        steps=revision.steps,
+        final_answer=revision.final_answer,
+        saved_by=user,
+    )
+    return annotation
