@@ -5,7 +5,8 @@ from rest_framework.routers import DefaultRouter
 
 from annotator import api as annotator_api
 from annotator import api_annotations
-from annotator import views as annotator_views
+from annotator.views import problems as problem_views
+from annotator.views import workspace
 
 router = DefaultRouter()
 router.include_format_suffixes = False
@@ -20,8 +21,15 @@ api_urlpatterns = [
 ]
 
 urlpatterns = [
-    path("", annotator_views.home, name="home"),
-    path("problems/", annotator_views.problems, name="problem-list"),
+    path("", workspace.home, name="home"),
+    path("problems/", problem_views.problems, name="problem-list"),
+    path("annotations/next/", workspace.next_problem, name="annotation-next"),
+    path("annotations/preview/", workspace.preview, name="annotation-preview"),
+    path("annotations/<int:annotation_id>/", workspace.edit, name="annotation-edit"),
+    path("annotations/<int:annotation_id>/save/", workspace.save, name="annotation-save"),
+    path("annotations/<int:annotation_id>/steps/", workspace.change_steps, name="annotation-steps"),
+    path("annotations/<int:annotation_id>/submit/", workspace.submit, name="annotation-submit"),
+    path("annotations/<int:annotation_id>/release/", workspace.release, name="annotation-release"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/", include((api_urlpatterns, "api"))),

@@ -2,16 +2,11 @@ from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from .forms import ProblemFilterForm
-from .roles import Role, role_required
-from .selectors import problem_facets, problem_list
+from ..forms import ProblemFilterForm
+from ..roles import Role, role_required
+from ..selectors import problem_facets, problem_list
 
 PROBLEMS_PER_PAGE = 25
-
-
-@require_GET
-def home(request):
-    return render(request, "home.html")
 
 
 @require_GET

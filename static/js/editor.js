@@ -1,0 +1,166 @@
+// The annotation editor: autosave state, a local copy until the server has it, retries,
+// time on task, and keyboard shortcuts. The saving itself is htmx (see editor.html).
+(function () {
+  "use strict";
+  var form = document.getElementById("editor");
+  if (!form) return;
+  var status = document.getElementById("save-status");
+  var storageKey = "journey:annotation:" + form.dataset.annotation;
+  var edits = 0;          // bumps on every change
+  var activeSeconds = 0;  // seconds of work not yet reported to the server
+  var lastInput = Date.now();
+  var retryTimer = null;
+
+  function ours(elt) { return form.contains(elt) || elt.hasAttribute("data-restore-carrier"); }
+
+  function setStatus(text, cls) {
+    status = document.getElementById("save-status");
+    status.textContent = text;
+    status.className = cls;
+  }
+
+  function formEntries() {
+    var entries = [];
+    new FormData(form).forEach(function (value, name) {
+      if (name !== "csrfmiddlewaretoken" && name !== "elapsed") entries.push([name, value]);
+    });
+    return entries;
+  }
+
+  function content(entries) {
+    return JSON.stringify(entries.filter(function (e) { return e[0] !== "version"; }));
+  }
+
+  function keepLocalCopy() {
+    try {
+      localStorage.setItem(storageKey, JSON.stringify({ entries: formEntries(), at: Date.now() }));
+    } catch (e) { /* storage full or disabled: the server copy still autosaves */ }
+  }
+
+  function dropLocalCopy() { localStorage.removeItem(storageKey); }
+
+  form.addEventListener("input", function (event) {
+    if (event.target.closest && event.target.closest("#conflict")) return;
+    edits += 1;
+    lastInput = Date.now();
+    keepLocalCopy();
+    setStatus("Unsaved changes…", "unsaved");
+  });
+
+  // Count a second of work when the page is visible and the annotator typed within a minute.
+  setInterval(function () {
+    if (document.visibilityState === "visible" && Date.now() - lastInput < 60000) activeSeconds += 1;
+  }, 1000);
+
+  document.body.addEventListener("htmx:configRequest", function (event) {
+    if (!ours(event.detail.elt) || event.detail.path.indexOf("/preview/") !== -1) return;
+    event.detail.parameters.set ? event.detail.parameters.set("elapsed", activeSeconds)
+                                : (event.detail.parameters.elapsed = activeSeconds);
+    event.detail.elt.dataset.sentEdits = edits;
+    event.detail.elt.dataset.sentElapsed = activeSeconds;
+    activeSeconds = 0;
+    setStatus("Saving…", "saving");
+  });
+
+  document.body.addEventListener("htmx:afterRequest", function (event) {
+    var elt = event.detail.elt;
+    if (!ours(elt)) return;
+    var path = event.detail.requestConfig && event.detail.requestConfig.path || "";
+    if (path.indexOf("/preview/") !== -1) return;
+    var xhr = event.detail.xhr;
+    var code = xhr ? xhr.status : 0;
+    if (code >= 200 && code < 300) {
+      if (String(edits) === elt.dataset.sentEdits) {
+        dropLocalCopy();
+      } else {
+        keepLocalCopy();
+        setStatus("Unsaved changes…", "unsaved");
+      }
+      return;
+    }
+    activeSeconds += Number(elt.dataset.sentElapsed || 0);
+    if (code === 409) {
+      setStatus("Conflict: choose a version below", "error");
+      var box = document.getElementById("conflict");
+      if (box) box.scrollIntoView({ block: "center" });
+      return;
+    }
+    if (code === 400) return;  // the server said what is wrong, on screen
+    setStatus("Not saved (connection problem); kept in this browser, retrying…", "error");
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(function () { htmx.trigger(form, "save"); }, 3000);
+  });
+
+  document.body.addEventListener("click", function (event) {
+    var link = event.target.closest("[data-discard-local]");
+    if (link) dropLocalCopy();
+  });
+
+  // After a step is added, moved or deleted, put the cursor where the annotator expects it.
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target.id !== "editor-body") return;
+    var list = document.getElementById("steps");
+    if (list && list.dataset.focus !== undefined) focusStep(Number(list.dataset.focus));
+  });
+
+  function steps() { return Array.prototype.slice.call(form.querySelectorAll("#steps > .step")); }
+  function currentIndex() {
+    var step = document.activeElement && document.activeElement.closest(".step");
+    return step ? steps().indexOf(step) : -1;
+  }
+  function focusStep(index) {
+    var all = steps();
+    if (!all.length) return;
+    var step = all[Math.max(0, Math.min(index, all.length - 1))];
+    step.querySelector("textarea[name=text]").focus();
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if ((event.ctrlKey || event.metaKey) && event.key === "s") {
+      event.preventDefault();
+      htmx.trigger(form, "save");
+      return;
+    }
+    if (!event.altKey) return;
+    var index = currentIndex();
+    if (event.key === "Enter") {
+      event.preventDefault();
+      var all = steps();
+      var button = index >= 0 ? all[index].querySelector(".insert-below") : form.querySelector(".add-step");
+      if (button) button.click();
+    } else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      focusStep(index + (event.key === "ArrowDown" ? 1 : -1));
+    } else if (/^[1-7]$/.test(event.key) && index >= 0) {
+      event.preventDefault();
+      var select = steps()[index].querySelector("select[name=kind]");
+      select.selectedIndex = Number(event.key) - 1;
+      select.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+  });
+
+  // A local copy that the server never acknowledged (crash, reload, lost connection) is
+  // sent back as a save based on the version it was made from: it lands, or it conflicts.
+  var stored = null;
+  try { stored = JSON.parse(localStorage.getItem(storageKey) || "null"); } catch (e) { stored = null; }
+  if (stored && stored.entries && content(stored.entries) !== content(formEntries())) {
+    var carrier = document.createElement("form");
+    carrier.hidden = true;
+    carrier.setAttribute("data-restore-carrier", "1");
+    stored.entries.concat([["op", "restore"], ["csrfmiddlewaretoken", form.querySelector("[name=csrfmiddlewaretoken]").value]])
+      .forEach(function (entry) {
+        var input = document.createElement("input");
+        input.type = "hidden";
+        input.name = entry[0];
+        input.value = entry[1];
+        carrier.appendChild(input);
+      });
+    document.body.appendChild(carrier);
+    setStatus("Restoring unsaved work from this browser…", "saving");
+    htmx.ajax("POST", form.dataset.stepsUrl, { source: carrier, target: "#editor-body" }).then(function () {
+      carrier.remove();
+    });
+  } else if (stored) {
+    dropLocalCopy();
+  }
+})();
