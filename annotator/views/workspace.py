@@ -189,7 +189,7 @@ def change_steps(request, annotation_id: int):
     context = _editor_context(annotation, focus=focus)
     if not request.htmx:
         return redirect("annotation-edit", annotation.pk)
-    return render(request, "annotator/_editor_body.html", context)
+    return render(request, "annotator/_editor_update.html", context)
 
 
 @require_POST

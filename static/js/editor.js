@@ -52,25 +52,31 @@
     if (document.visibilityState === "visible" && Date.now() - lastInput < 60000) activeSeconds += 1;
   }, 1000);
 
+  // Requests of the editor carry the seconds worked since the last one; each remembers how
+  // many edits it contained, so that its answer knows whether the screen has moved on since.
+  var pending = null;
   document.body.addEventListener("htmx:configRequest", function (event) {
     if (!ours(event.detail.elt) || event.detail.path.indexOf("/preview/") !== -1) return;
-    event.detail.parameters.set ? event.detail.parameters.set("elapsed", activeSeconds)
-                                : (event.detail.parameters.elapsed = activeSeconds);
-    event.detail.elt.dataset.sentEdits = edits;
-    event.detail.elt.dataset.sentElapsed = activeSeconds;
+    event.detail.parameters.set("elapsed", activeSeconds);
+    pending = { edits: edits, elapsed: activeSeconds };
     activeSeconds = 0;
     setStatus("Saving…", "saving");
   });
 
+  document.body.addEventListener("htmx:beforeRequest", function (event) {
+    if (pending && event.detail.xhr) {
+      event.detail.xhr.journeySent = pending;
+      pending = null;
+    }
+  });
+
   document.body.addEventListener("htmx:afterRequest", function (event) {
-    var elt = event.detail.elt;
-    if (!ours(elt)) return;
-    var path = event.detail.requestConfig && event.detail.requestConfig.path || "";
-    if (path.indexOf("/preview/") !== -1) return;
     var xhr = event.detail.xhr;
-    var code = xhr ? xhr.status : 0;
+    var sent = xhr && xhr.journeySent;
+    if (!sent) return;
+    var code = xhr.status;
     if (code >= 200 && code < 300) {
-      if (String(edits) === elt.dataset.sentEdits) {
+      if (edits === sent.edits) {
         dropLocalCopy();
       } else {
         keepLocalCopy();
@@ -78,7 +84,7 @@
       }
       return;
     }
-    activeSeconds += Number(elt.dataset.sentElapsed || 0);
+    activeSeconds += sent.elapsed;
     if (code === 409) {
       setStatus("Conflict: choose a version below", "error");
       var box = document.getElementById("conflict");

@@ -1,0 +1,222 @@
+"""Autosave under load: N annotators saving their drafts every few seconds.
+
+Creates a fresh PostgreSQL database (``bench_autosave``, dropped first), migrates it, imports
+MATH-500 and creates the annotators, then starts gunicorn (4 sync workers, DEBUG=1, embedded
+file cache) on a free loopback port. Each annotator is a thread with its own HTTP connection:
+all get a token, then all claim a problem, then each PATCHes ``/api/annotations/{id}/`` every
+``--interval`` seconds for ``--duration`` seconds (first saves staggered over one interval),
+each save adding a step so that every save creates a revision.
+
+Printed: saves, errors (non-200 or no answer), client-side wall latency p50/p95/p99/max of
+the saves (and of the claims), and lost revisions: for each annotation the revision versions
+in the database must be exactly 2..version, and their count must equal the saves the client
+saw succeed. Target: p95 < 50 ms, no errors, no lost revision. Figures are printed, never
+asserted.
+
+    .venv/bin/python bench/autosave.py [--annotators 20] [--interval 2] [--duration 60]
+"""
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import gunicorn
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+PG, DB = "postgres://postgres@127.0.0.1:5432/", "bench_autosave"
+PASSWORD = "bench-autosave-Pw-7731"  # noqa: S105 (throwaway bench users)
+KINDS = ["attempt", "reflection", "correction", "verification"]
+USERS = """from django.core.management import call_command
+for i in range({n}):
+    call_command("create_user", f"bench{{i:02}}", role="annotator", password="{pw}")"""
+
+
+def request(conn, method, path, body=None, token=None):
+    """(status or None, body bytes or the exception, seconds)."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Token {token}"
+    started = time.perf_counter()
+    try:
+        conn.request(method, path, json.dumps(body) if body is not None else None, headers)
+        response = conn.getresponse()
+        raw = response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        conn.close()  # the next request reconnects
+        return None, repr(exc).encode(), time.perf_counter() - started
+    return response.status, raw, time.perf_counter() - started
+
+
+def annotator(index, port, args, barrier, clock, out):
+    """Token, claim, then autosave until the deadline; record what happened in ``out``."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    out.update(latencies=[], errors=[], saves=0, annotation=None, version=None, token=None)
+
+    def step(what, method, path, body, expect):
+        status, raw, seconds = request(conn, method, path, body, out["token"])
+        if status != expect:
+            out["errors"].append(f"{what}: {status} {raw[:200]!r}")
+        try:  # the phases (tokens, claims, saves) start together for everyone
+            barrier.wait(timeout=120)
+        except threading.BrokenBarrierError:
+            out["errors"].append(f"{what}: the others never got there")
+        return json.loads(raw) if status == expect else None, seconds
+
+    login = {"username": f"bench{index:02}", "password": PASSWORD}
+    answer, _ = step("token", "POST", "/api/auth/token/", login, 200)
+    out["token"] = answer and answer["token"]
+    answer, out["claim"] = step("claim", "POST", "/api/annotations/claim/", {}, 201)
+    if not answer or "deadline" not in clock:
+        return
+    out["annotation"], out["version"] = answer["id"], answer["version"]
+    steps, path = [], f"/api/annotations/{answer['id']}/"
+    next_at = time.monotonic() + args.interval * index / args.annotators
+    while next_at < clock["deadline"]:
+        time.sleep(max(0.0, next_at - time.monotonic()))
+        n = len(out["latencies"])
+        del steps[199:]  # the server allows 200 steps; past that, keep changing the last one
+        steps.append({"kind": KINDS[n % 4], "text": f"Save {n}: x = {n}? " * 8, "notes": [str(n)]})
+        body = {"version": out["version"], "steps": steps, "final_answer": str(n)}
+        status, raw, seconds = request(conn, "PATCH", path, body, out["token"])
+        out["latencies"].append(seconds)
+        if status == 200:
+            out["saves"] += 1
+            out["version"] = json.loads(raw)["version"]
+        else:
+            out["errors"].append(f"save {n}: {status} {raw[:200]!r} after {seconds * 1e3:.0f} ms")
+            if status == 409:  # carry on from the server's version
+                out["version"] = json.loads(raw).get("current", {}).get("version", out["version"])
+        next_at = max(next_at + args.interval, time.monotonic())
+    conn.close()
+
+
+def lost_revisions(results):
+    """Gaps in 2..version, plus saves the client saw succeed that left no revision."""
+    lost, notes = 0, []
+    with psycopg.connect(PG + DB) as db:
+        for out in (out for out in results if out.get("annotation")):
+            pk = out["annotation"]
+            sql = "SELECT version FROM annotator_annotation WHERE id = %s"
+            (version,) = db.execute(sql, (pk,)).fetchone()
+            sql = "SELECT version FROM annotator_annotationrevision WHERE annotation_id = %s"
+            got = {v for (v,) in db.execute(sql, (pk,))}
+            missing = sorted(set(range(2, version + 1)) - got)
+            lost += max(len(missing), out["saves"] - len(got), 0)
+            if missing or len(got) != out["saves"] or version != out["version"]:
+                notes.append(
+                    f"annotation {pk}: version {version}, {len(got)} revisions (missing "
+                    f"{missing}); client: {out['saves']} saves, version {out['version']}"
+                )
+    return lost, notes
+
+
+def percentiles(ms):
+    if len(ms) < 2:
+        return "n/a", float("inf")
+    q = statistics.quantiles(ms, n=100, method="inclusive")
+    return f"p50 {q[49]:.1f}  p95 {q[94]:.1f}  p99 {q[98]:.1f}  max {max(ms):.1f}", q[94]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--annotators", type=int, default=20)
+    parser.add_argument("--interval", type=float, default=2.0, help="seconds between saves")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of autosaving")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    args = parser.parse_args()
+
+    var_dir = tempfile.mkdtemp(prefix="bench-autosave-")
+    env = {**os.environ, "DATABASE_URL": PG + DB, "DEBUG": "1", "VAR_DIR": var_dir}
+    env.update(THROTTLE_AUTH="1000/min", THROTTLE_USER="100000/min")
+    env.pop("REDIS_URL", None)
+    with psycopg.connect(PG + "postgres", autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {DB}")
+    for command in (
+        ["migrate"],
+        ["import_problems", "data/math500.jsonl", "--source", "math500"],
+        ["shell", "-c", USERS.format(n=args.annotators, pw=PASSWORD)],
+    ):
+        manage = [sys.executable, "manage.py", *command]
+        subprocess.run(manage, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    serve = [
+        Path(sys.executable).parent / "gunicorn",
+        "config.wsgi",
+        "--workers",
+        str(args.workers),
+    ]
+    serve += ["--bind", f"127.0.0.1:{port}", "--access-logfile", "-"]
+    serve += ["--access-logformat", '%(t)s "%(r)s" %(s)s %(b)s %(D)sus pid %(p)s']
+    if int(gunicorn.__version__.split(".")[0]) >= 24:  # 24+ opens ~/.gunicorn/gunicorn.ctl
+        serve.append("--no-control-socket")
+    log = open(Path(var_dir) / "gunicorn.log", "w")  # noqa: SIM115 (closed in finally)
+    server = subprocess.Popen(serve, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    results = [{} for _ in range(args.annotators)]
+    try:
+        for _ in range(300):
+            probe = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            status = request(probe, "GET", "/api/")[0]
+            probe.close()
+            if status is not None or server.poll() is not None:
+                break
+            time.sleep(0.1)
+        if status is None:
+            sys.exit(f"the server did not start; see {log.name}")
+        print(
+            f"gunicorn {gunicorn.__version__} on 127.0.0.1:{port}, {args.workers} workers; "
+            f"{args.annotators} annotators saving every {args.interval:g} s for {args.duration:g} s"
+        )
+        clock = {}
+        barrier = threading.Barrier(
+            args.annotators, lambda: clock.update(deadline=time.monotonic() + args.duration)
+        )
+        threads = [
+            threading.Thread(target=annotator, args=(i, port, args, barrier, clock, results[i]))
+            for i in range(args.annotators)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=args.duration + 300)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+    saves = [s * 1e3 for out in results for s in out.get("latencies", [])]
+    errors = [error for out in results for error in out.get("errors", [])]
+    lost, notes = lost_revisions(results)
+    figures, p95 = percentiles(saves)
+    print(f"saves: {len(saves)} sent, {sum(out.get('saves', 0) for out in results)} ok")
+    print(f"save latency ms: {figures}")
+    print(
+        f"claim latency ms: {percentiles([o['claim'] * 1e3 for o in results if 'claim' in o])[0]}"
+    )
+    print(f"errors: {len(errors)}")
+    print("".join(f"  {error}\n" for error in errors[:20]), end="")
+    print(f"lost revisions: {lost}")
+    print("".join(f"  {note}\n" for note in notes), end="")
+    met = p95 < 50 and not errors and not lost
+    print(f"target (p95 < 50 ms, no errors, no lost revision): {'met' if met else 'NOT met'}")
+    print(f"server log (with access log): {log.name}")
+
+
+if __name__ == "__main__":
+    main()
