@@ -1,6 +1,8 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.html import format_html_join
 
-from .models import Annotation, Problem
+from . import services
+from .models import Annotation, AnnotationRevision, Problem, WorkspaceSettings
 
 
 @admin.register(Problem)
@@ -11,10 +13,79 @@ class ProblemAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "updated_at"]
 
 
+def _steps_as_text(steps) -> str:
+    """Steps as escaped text lines: user text is never rendered as HTML in the admin."""
+    return format_html_join(
+        "\n", "<p><b>{}</b> {}{}</p>",
+        ((step["kind"], step["text"], " | notes: " + "; ".join(step["notes"]) if step["notes"] else "")
+         for step in steps),
+    )  # fmt: skip
+
+
+class RevisionInline(admin.TabularInline):
+    model = AnnotationRevision
+    fields = ["version", "saved_by", "created_at", "final_answer"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ["-version"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Annotation)
 class AnnotationAdmin(admin.ModelAdmin):
-    list_display = ["id", "problem", "annotator", "status", "version", "updated_at"]
-    list_filter = ["status"]
+    list_display = ["id", "problem", "annotator", "status", "version", "answer_check", "updated_at"]
+    list_filter = ["status", "answer_check"]
     list_select_related = ["problem", "annotator"]
+    search_fields = ["problem__external_id", "annotator__username"]
     raw_id_fields = ["problem", "annotator"]
-    readonly_fields = ["created_at", "updated_at", "submitted_at"]
+    readonly_fields = ["steps_display", "version", "created_at", "updated_at", "submitted_at"]
+    exclude = ["steps"]
+    inlines = [RevisionInline]
+
+    @admin.display(description="Steps")
+    def steps_display(self, obj):
+        return _steps_as_text(obj.steps)
+
+
+@admin.register(AnnotationRevision)
+class AnnotationRevisionAdmin(admin.ModelAdmin):
+    list_display = ["annotation", "version", "saved_by", "created_at"]
+    list_select_related = ["annotation__problem", "annotation__annotator", "saved_by"]
+    raw_id_fields = ["annotation"]
+    readonly_fields = ["annotation", "version", "steps_display", "final_answer", "saved_by", "created_at"]
+    exclude = ["steps"]
+    actions = ["restore"]
+
+    @admin.display(description="Steps")
+    def steps_display(self, obj):
+        return _steps_as_text(obj.steps)
+
+    @admin.action(description="Restore the selected revision (saved as a new version)")
+    def restore(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one revision to restore.", messages.ERROR)
+            return
+        annotation = services.revision_restore(revision_id=queryset.get().pk, user=request.user)
+        self.message_user(request, f"Restored as version {annotation.version} of {annotation}.")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WorkspaceSettings)
+class WorkspaceSettingsAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return not WorkspaceSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False

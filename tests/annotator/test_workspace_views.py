@@ -153,3 +153,32 @@ def test_typed_script_is_shown_as_text(client_as, annotator_user, draft):
     assert "<img src=x onerror" not in body
     preview = client.post("/annotations/preview/", {"text": payload}).content.decode()
     assert "script" not in preview and "onerror" not in preview
+
+
+def test_returned_annotation_reopens_with_the_reviewers_comment(client_as, annotator_user, draft):
+    Annotation.objects.filter(pk=draft.pk).update(
+        status=Annotation.Status.RETURNED, return_comment="Step 2 skips the <b>reason</b>."
+    )
+    body = client_as(annotator_user).get(f"/annotations/{draft.pk}/").content.decode()
+    assert 'id="editor"' in body
+    assert "Returned by a reviewer" in body and "Step 2 skips the &lt;b&gt;reason&lt;/b&gt;." in body
+
+
+def test_admin_views_and_restores_revisions(client_as, admin_user, annotator_user, draft):
+    for version, text in ((1, "first <script>x</script>"), (2, "second")):
+        services.annotation_save(
+            annotation_id=draft.pk, user=annotator_user, base_version=version,
+            steps=[{"kind": "attempt", "text": text, "notes": []}], final_answer="",
+        )  # fmt: skip
+    client = client_as(admin_user)
+    page = client.get(f"/admin/annotator/annotation/{draft.pk}/change/").content.decode()
+    assert "second" in page and "Version" in page
+    first = draft.revisions.get(version=2)
+    detail = client.get(f"/admin/annotator/annotationrevision/{first.pk}/change/").content.decode()
+    assert "first &lt;script&gt;x&lt;/script&gt;" in detail
+    client.post(
+        "/admin/annotator/annotationrevision/",
+        {"action": "restore", "_selected_action": [first.pk]},
+    )
+    draft.refresh_from_db()
+    assert draft.version == 4 and draft.steps[0]["text"].startswith("first")
