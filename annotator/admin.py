@@ -15,11 +15,8 @@ class ProblemAdmin(admin.ModelAdmin):
 
 def _steps_as_text(steps) -> str:
     """Steps as escaped text lines: user text is never rendered as HTML in the admin."""
-    return format_html_join(
-        "\n", "<p><b>{}</b> {}{}</p>",
-        ((step["kind"], step["text"], " | notes: " + "; ".join(step["notes"]) if step["notes"] else "")
-         for step in steps),
-    )  # fmt: skip
+    rows = ((step["kind"], step["text"], "; ".join(step["notes"]) or "none") for step in steps)
+    return format_html_join("\n", "<p><b>{}</b> {} <i>(notes: {})</i></p>", rows)
 
 
 class RevisionInline(admin.TabularInline):
@@ -56,7 +53,14 @@ class AnnotationRevisionAdmin(admin.ModelAdmin):
     list_display = ["annotation", "version", "saved_by", "created_at"]
     list_select_related = ["annotation__problem", "annotation__annotator", "saved_by"]
     raw_id_fields = ["annotation"]
-    readonly_fields = ["annotation", "version", "steps_display", "final_answer", "saved_by", "created_at"]
+    readonly_fields = [
+        "annotation",
+        "version",
+        "steps_display",
+        "final_answer",
+        "saved_by",
+        "created_at",
+    ]
     exclude = ["steps"]
     actions = ["restore"]
 
