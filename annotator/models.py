@@ -1,6 +1,11 @@
+import time
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+SETTINGS_TTL = 5.0  # seconds an admin's change may take to reach every process
+_settings_cache: dict = {}
 
 STEP_KINDS = (
     "attempt",
@@ -39,9 +44,19 @@ class WorkspaceSettings(models.Model):
     def __str__(self) -> str:
         return "Workspace settings"
 
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        _settings_cache.clear()
+
     @classmethod
     def current(cls) -> "WorkspaceSettings":
-        return cls.objects.get_or_create(pk=1)[0]
+        """The settings row, read at most every few seconds per process (saves are hot)."""
+        now = time.monotonic()
+        cached = _settings_cache.get("row")
+        if cached is None or now - _settings_cache["at"] > SETTINGS_TTL:
+            cached = cls.objects.get_or_create(pk=1)[0]
+            _settings_cache.update(row=cached, at=now)
+        return cached
 
 
 class Problem(models.Model):

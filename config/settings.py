@@ -70,6 +70,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "annotator.context_processors.roles",
+                "expansion.context_processors.llm_mode",
             ],
         },
     },
@@ -114,13 +115,14 @@ if REDIS_URL:
     }
 else:
     _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
     # The filesystem transport has no broadcast, which remote control needs.
@@ -137,6 +139,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ROUTES = {"expansion.tasks.expand_trace": {"queue": "expansion"}}
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stalled-traces": {
+        "task": "expansion.tasks.requeue_stalled_traces",
+        "schedule": 60.0,
+    },
+}
 
 # The default LLM endpoint. The key is read from the environment at call time and is
 # never written to the database.
@@ -144,6 +153,10 @@ LLM_BASE_URL = env("LLM_BASE_URL")
 LLM_MODEL = env("LLM_MODEL")
 LLM_API_KEY_ENV = "LLM_API_KEY" if env("LLM_API_KEY") else "OPENAI_API_KEY"
 env("OPENAI_API_KEY")
+# Used when no real endpoint is configured: the simulated server (manage.py llm_simulator).
+LLM_SIMULATOR_URL = env("LLM_SIMULATOR_URL", "http://127.0.0.1:8808/v1")
+EXPANSION_SAMPLES = envint("EXPANSION_SAMPLES", 1)  # traces queued per submitted annotation
+EXPANSION_MAX_ATTEMPTS = envint("EXPANSION_MAX_ATTEMPTS", 5)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -204,6 +217,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "AnnotationStatusEnum": "annotator.models.Annotation.Status",
+        "TraceStatusEnum": "expansion.models.Trace.Status",
+        "AnswerCheckEnum": "annotator.models.Annotation.AnswerCheck",
+        "ErrorKindEnum": "expansion.models.Trace.ErrorKind",
+    },
 }
 
 # Production hardening: everything `manage.py check --deploy` asks for when DEBUG is off.

@@ -7,14 +7,20 @@ from annotator import api as annotator_api
 from annotator import api_annotations
 from annotator.views import problems as problem_views
 from annotator.views import workspace
+from expansion import api as expansion_api
+from expansion import views as expansion_views
 
 router = DefaultRouter()
 router.include_format_suffixes = False
 router.register("problems", annotator_api.ProblemViewSet, basename="problem")
 router.register("annotations", api_annotations.AnnotationViewSet, basename="annotation")
+router.register("traces", expansion_api.TraceViewSet, basename="trace")
 
 api_urlpatterns = [
     path("auth/token/", annotator_api.TokenView.as_view(), name="token"),
+    path(
+        "annotations/<int:pk>/expand/", expansion_api.ExpandView.as_view(), name="annotation-expand"
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("", include(router.urls)),
@@ -30,6 +36,9 @@ urlpatterns = [
     path("annotations/<int:annotation_id>/steps/", workspace.change_steps, name="annotation-steps"),
     path("annotations/<int:annotation_id>/submit/", workspace.submit, name="annotation-submit"),
     path("annotations/<int:annotation_id>/release/", workspace.release, name="annotation-release"),
+    path("traces/", expansion_views.trace_list, name="trace-list"),
+    path("traces/<int:trace_id>/", expansion_views.trace_detail, name="trace-detail"),
+    path("traces/<int:trace_id>/progress/", expansion_views.trace_progress, name="trace-progress"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/", include((api_urlpatterns, "api"))),

@@ -39,3 +39,13 @@ def api_as():
         return api
 
     return login
+
+
+@pytest.fixture(autouse=True)
+def _fresh_workspace_settings():
+    """The settings row is cached per process; each test starts from its own database."""
+    from annotator.models import _settings_cache
+
+    _settings_cache.clear()
+    yield
+    _settings_cache.clear()

@@ -161,7 +161,9 @@ def test_returned_annotation_reopens_with_the_reviewers_comment(client_as, annot
     )
     body = client_as(annotator_user).get(f"/annotations/{draft.pk}/").content.decode()
     assert 'id="editor"' in body
-    assert "Returned by a reviewer" in body and "Step 2 skips the &lt;b&gt;reason&lt;/b&gt;." in body
+    assert (
+        "Returned by a reviewer" in body and "Step 2 skips the &lt;b&gt;reason&lt;/b&gt;." in body
+    )
 
 
 def test_admin_views_and_restores_revisions(client_as, admin_user, annotator_user, draft):
