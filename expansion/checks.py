@@ -1,0 +1,89 @@
+"""Automatic checks stored with every trace and shown to reviewers."""
+
+import re
+
+from annotator.answer_check import answers_match
+
+from .parsing import last_boxed
+
+# Reflection markers the o1 replication report counts; matched case-insensitively as words.
+REFLECTION_MARKERS = (
+    "wait", "alternatively", "hmm", "let me check", "let me verify", "let me double-check",
+    "on second thought", "however", "actually",
+)  # fmt: skip
+LEAKAGE_PHRASES = (
+    "annotator", "the annotation", "the record", "the notes", "the note says", "reference solution",
+    "the hint", "as instructed", "the user's steps", "common sense used here",
+)  # fmt: skip
+STOPWORDS = set(
+    """the a an and or of to in on for is are be this that it we so then with as at by from
+    not but if let try get gives give which what when there their its into have has was
+    were will would can could should must our us you your than also""".split()  # noqa: SIM905
+)
+COVERED = 0.5  # share of a step's key words the thought must carry to count as kept
+WORD = re.compile(r"[A-Za-z]{3,}|\d+(?:\.\d+)?|\\[A-Za-z]+")
+
+
+def _key_words(text: str) -> set[str]:
+    return {w.lower() for w in WORD.findall(text) if w.lower() not in STOPWORDS}
+
+
+def step_coverage(steps: list[dict], thought: str) -> list[dict]:
+    """Per annotated step, the share of its key words that the thought carries."""
+    present = _key_words(thought)
+    coverage = []
+    for number, step in enumerate(steps, start=1):
+        words = _key_words(step["text"])
+        score = 1.0 if not words else len(words & present) / len(words)
+        coverage.append({"step": number, "kind": step["kind"], "score": round(score, 3)})
+    return coverage
+
+
+def marker_counts(text: str) -> dict[str, int]:
+    lowered = text.lower()
+    return {
+        marker: len(re.findall(r"\b" + re.escape(marker) + r"\b", lowered))
+        for marker in REFLECTION_MARKERS
+    }
+
+
+def trace_checks(
+    *,
+    thought: str,
+    solution: str,
+    split_ok: bool,
+    finish_reason: str,
+    completion_tokens: int,
+    target_min: int,
+    reference_answer: str,
+    annotator_answer: str,
+    steps: list[dict],
+) -> dict:
+    boxed = last_boxed(solution) or last_boxed(thought)
+    coverage = step_coverage(steps, thought)
+    missed = [item["step"] for item in coverage if item["score"] < COVERED]
+    markers = marker_counts(thought)
+    reflections = sum(markers.values())
+    lowered = f"{thought}\n{solution}".lower()
+    leaks = [phrase for phrase in LEAKAGE_PHRASES if phrase in lowered]
+    return {
+        "completion_tokens": completion_tokens,
+        "target_min": target_min,
+        "too_short": completion_tokens < target_min,
+        "boxed_answer": boxed,
+        "matches_reference": answers_match(reference_answer, boxed) if boxed else False,
+        "matches_annotator": answers_match(annotator_answer, boxed) if boxed else False,
+        "coverage": coverage,
+        "coverage_mean": round(sum(c["score"] for c in coverage) / len(coverage), 3)
+        if coverage
+        else 1.0,
+        "missed_steps": missed,
+        "markers": markers,
+        "reflection_count": reflections,
+        "reflection_density": round(1000 * reflections / completion_tokens, 2)
+        if completion_tokens
+        else 0.0,
+        "leakage": leaks,
+        "truncated": finish_reason == "length",
+        "split_ok": split_ok,
+    }

@@ -1,0 +1,162 @@
+"""The limits every worker shares for one endpoint: requests in flight, per minute, tokens per
+minute, and a cool-down after the endpoint says 429.
+
+With Redis (REDIS_URL) the state lives there, so all worker processes and hosts respect one
+limit; each slot is a member of a sorted set scored by its expiry, so a worker that dies
+holding slots frees them when they expire. Without Redis (the embedded defaults: one demo
+worker) a process-local limiter does the same job.
+"""
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.conf import settings
+
+SLOT_TTL = 900  # seconds; longer than any request is allowed to take
+POLL = 0.05
+
+# KEYS: in_flight, minute_requests, minute_tokens, cooldown
+# ARGV: now, slot_id, max_in_flight, rpm (0 = none), tpm (0 = none), tokens, ttl
+ACQUIRE = """
+local now = tonumber(ARGV[1])
+if tonumber(redis.call('GET', KEYS[4]) or '0') > now then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+local rpm, tpm, tokens = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+if rpm > 0 or tpm > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 60)
+  if rpm > 0 and redis.call('ZCARD', KEYS[2]) >= rpm then return 0 end
+  if tpm > 0 then
+    local used = 0
+    for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+      used = used + tonumber(string.match(member, ':(%d+)$'))
+    end
+    if used + tokens > tpm then return 0 end
+  end
+  redis.call('ZADD', KEYS[2], now, ARGV[2] .. ':' .. ARGV[6])
+  redis.call('EXPIRE', KEYS[2], 120)
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[7]), ARGV[2])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[7]))
+return 1
+"""
+
+
+class LimitTimeout(Exception):
+    """No slot came free in time; the job goes back to the queue."""
+
+
+class _RedisLimiter:
+    def __init__(self, url: str):
+        import redis
+
+        self.redis = redis.Redis.from_url(url)
+        self.acquire_script = self.redis.register_script(ACQUIRE)
+
+    def _keys(self, endpoint_id: int) -> list[str]:
+        prefix = f"journey:endpoint:{endpoint_id}"
+        return [f"{prefix}:{name}" for name in ("inflight", "minute", "tokens", "cooldown")]
+
+    def try_acquire(self, endpoint, slot: str, tokens: int) -> bool:
+        return bool(
+            self.acquire_script(
+                keys=self._keys(endpoint.pk),
+                args=[
+                    time.time(),
+                    slot,
+                    endpoint.max_in_flight,
+                    endpoint.requests_per_minute or 0,
+                    endpoint.tokens_per_minute or 0,
+                    tokens,
+                    SLOT_TTL,
+                ],  # fmt: skip
+            )
+        )
+
+    def release(self, endpoint, slot: str) -> None:
+        self.redis.zrem(self._keys(endpoint.pk)[0], slot)
+
+    def cool_down(self, endpoint, seconds: float) -> None:
+        key = self._keys(endpoint.pk)[3]
+        until = time.time() + seconds
+        # Only ever extend a cool-down, never shorten one another worker set.
+        current = float(self.redis.get(key) or 0)
+        if until > current:
+            self.redis.set(key, until, ex=max(1, int(seconds) + 1))
+
+    def in_flight(self, endpoint) -> int:
+        key = self._keys(endpoint.pk)[0]
+        self.redis.zremrangebyscore(key, "-inf", time.time())
+        return self.redis.zcard(key)
+
+
+class _LocalLimiter:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.slots: dict[int, set[str]] = {}
+        self.minute: dict[int, list[tuple[float, int]]] = {}
+        self.cooldown: dict[int, float] = {}
+
+    def try_acquire(self, endpoint, slot: str, tokens: int) -> bool:
+        now = time.time()
+        with self.lock:
+            if self.cooldown.get(endpoint.pk, 0) > now:
+                return False
+            slots = self.slots.setdefault(endpoint.pk, set())
+            if len(slots) >= endpoint.max_in_flight:
+                return False
+            window = [(t, n) for t, n in self.minute.get(endpoint.pk, []) if t > now - 60]
+            if endpoint.requests_per_minute and len(window) >= endpoint.requests_per_minute:
+                return False
+            if endpoint.tokens_per_minute and sum(n for _, n in window) + tokens > (
+                endpoint.tokens_per_minute
+            ):
+                return False
+            window.append((now, tokens))
+            self.minute[endpoint.pk] = window
+            slots.add(slot)
+            return True
+
+    def release(self, endpoint, slot: str) -> None:
+        with self.lock:
+            self.slots.get(endpoint.pk, set()).discard(slot)
+
+    def cool_down(self, endpoint, seconds: float) -> None:
+        with self.lock:
+            self.cooldown[endpoint.pk] = max(
+                self.cooldown.get(endpoint.pk, 0), time.time() + seconds
+            )
+
+    def in_flight(self, endpoint) -> int:
+        return len(self.slots.get(endpoint.pk, ()))
+
+
+_limiter = None
+_limiter_lock = threading.Lock()
+
+
+def limiter():
+    global _limiter
+    with _limiter_lock:
+        if _limiter is None:
+            _limiter = _RedisLimiter(settings.REDIS_URL) if settings.REDIS_URL else _LocalLimiter()
+        return _limiter
+
+
+@contextmanager
+def endpoint_slot(endpoint, *, tokens: int, wait: float = 60.0) -> Iterator[None]:
+    """Hold one of the endpoint's shared slots for the duration of a request."""
+    slot = uuid.uuid4().hex
+    deadline = time.monotonic() + wait
+    shared = limiter()
+    while not shared.try_acquire(endpoint, slot, tokens):
+        if time.monotonic() > deadline:
+            raise LimitTimeout(f"No free slot on {endpoint.name} within {wait:.0f} s.")
+        time.sleep(POLL)
+    try:
+        yield
+    finally:
+        shared.release(endpoint, slot)

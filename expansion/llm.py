@@ -1,0 +1,160 @@
+"""Every call to an LLM goes through here: the openai SDK, streaming, and error kinds."""
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+import openai
+
+CONNECT_TIMEOUT = 10.0
+
+
+@dataclass
+class Completion:
+    content: str
+    reasoning: str
+    finish_reason: str
+    model: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_ms: int
+    raw: dict = field(default_factory=dict)
+
+
+class LLMError(Exception):
+    """A failed call, with the kind the trace records and whether trying again can help."""
+
+    def __init__(
+        self, kind: str, message: str, *, retryable: bool, retry_after: float | None = None
+    ):
+        super().__init__(message)
+        self.kind = kind
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+def api_key(endpoint) -> str:
+    """The key from the environment variable the endpoint names (never stored)."""
+    if not endpoint.api_key_env:
+        return "none"
+    value = os.environ.get(endpoint.api_key_env, "")
+    if not value:
+        raise LLMError(
+            "auth",
+            f"The environment variable {endpoint.api_key_env} that endpoint {endpoint.name} "
+            "names is not set on this worker.",
+            retryable=False,
+        )
+    return value
+
+
+def client_for(endpoint) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=endpoint.base_url,
+        api_key=api_key(endpoint),
+        max_retries=0,  # retries are ours: they must respect the shared limiter
+        timeout=httpx.Timeout(endpoint.timeout_seconds, connect=CONNECT_TIMEOUT),
+    )
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    value = exc.response.headers.get("retry-after") if exc.response is not None else None
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def _classify(exc: Exception) -> LLMError:
+    if isinstance(exc, LLMError):
+        return exc
+    if isinstance(exc, openai.RateLimitError):
+        return LLMError("rate_limited", f"The endpoint answered 429: {exc.message}",
+                        retryable=True, retry_after=_retry_after(exc))  # fmt: skip
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMError("timeout", "The endpoint did not answer in time.", retryable=True)
+    if isinstance(exc, openai.APIConnectionError):
+        return LLMError("server_error", f"Could not reach the endpoint: {exc}", retryable=True)
+    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        return LLMError("auth", f"The endpoint refused the key: {exc.message}", retryable=False)
+    if isinstance(exc, openai.APIStatusError):
+        if exc.status_code >= 500:
+            message = f"The endpoint failed ({exc.status_code}): {exc.message}"
+            return LLMError("server_error", message, retryable=True, retry_after=_retry_after(exc))
+        return LLMError(
+            "bad_request",
+            f"The endpoint rejected the request ({exc.status_code}): {exc.message}",
+            retryable=False,
+        )
+    if isinstance(exc, httpx.HTTPError):
+        return LLMError("server_error", f"The connection failed: {exc}", retryable=True)
+    raise exc
+
+
+def _extra(obj, name: str) -> str:
+    value = getattr(obj, name, None)
+    if value is None and getattr(obj, "model_extra", None):
+        value = obj.model_extra.get(name)
+    return value or ""
+
+
+def complete(
+    endpoint,
+    *,
+    messages: list[dict],
+    params: dict,
+    on_progress: Callable[[str, str], None] | None = None,
+) -> Completion:
+    """Stream one chat completion; call ``on_progress(content, reasoning)`` as text arrives.
+
+    Raises LLMError with a kind the trace records.
+    """
+    started = time.monotonic()
+    content, reasoning = [], []
+    finish_reason, model, usage, chunk_id = "", "", None, ""
+    try:
+        stream = client_for(endpoint).chat.completions.create(
+            messages=messages, stream=True, stream_options={"include_usage": True}, **params
+        )
+        with stream:
+            for chunk in stream:
+                chunk_id = chunk.id or chunk_id
+                model = chunk.model or model
+                if chunk.usage:
+                    usage = chunk.usage
+                for choice in chunk.choices:
+                    delta = choice.delta
+                    if delta is not None:
+                        content.append(delta.content or "")
+                        reasoning.append(
+                            _extra(delta, "reasoning_content") or _extra(delta, "reasoning")
+                        )
+                    if choice.finish_reason:
+                        finish_reason = choice.finish_reason
+                if on_progress:
+                    on_progress("".join(content), "".join(reasoning))
+    except Exception as exc:  # noqa: BLE001 - every failure is classified or re-raised
+        raise _classify(exc) from exc
+    if not finish_reason:
+        raise LLMError("invalid_output", "The stream ended before the answer was complete.",
+                       retryable=True)  # fmt: skip
+    text, thought = "".join(content), "".join(reasoning)
+    return Completion(
+        content=text,
+        reasoning=thought,
+        finish_reason=finish_reason,
+        model=model,
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        latency_ms=int((time.monotonic() - started) * 1000),
+        raw={
+            "id": chunk_id,
+            "model": model,
+            "finish_reason": finish_reason,
+            "content": text,
+            "reasoning": thought,
+            "usage": usage.model_dump() if usage else None,
+        },
+    )

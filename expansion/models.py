@@ -1,0 +1,177 @@
+import hashlib
+import json
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+
+from annotator.models import Annotation
+
+ENV_NAME = RegexValidator(
+    r"^[A-Z_][A-Z0-9_]*$", "An environment variable name, e.g. OPENAI_API_KEY."
+)
+
+
+class LLMEndpoint(models.Model):
+    """An OpenAI-compatible server and model. The API key stays in the environment."""
+
+    name = models.CharField(max_length=100, unique=True)
+    base_url = models.URLField(max_length=500, help_text="e.g. https://api.openai.com/v1")
+    model = models.CharField(max_length=200)
+    api_key_env = models.CharField(
+        max_length=100,
+        blank=True,
+        validators=[ENV_NAME],
+        help_text="Name of the environment variable that holds the key (never the key itself).",
+    )
+    temperature = models.FloatField(default=0.7)
+    top_p = models.FloatField(default=1.0)
+    max_tokens = models.PositiveIntegerField(default=8192)
+    max_in_flight = models.PositiveIntegerField(
+        default=8, validators=[MinValueValidator(1)],
+        help_text="Requests in flight at once, shared by every worker.",
+    )  # fmt: skip
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    tokens_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    price_input_per_million = models.DecimalField(max_digits=10, decimal_places=4, default=0)
+    price_output_per_million = models.DecimalField(max_digits=10, decimal_places=4, default=0)
+    timeout_seconds = models.PositiveIntegerField(default=600)
+    is_simulated = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "LLM endpoint"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.model}{', simulated' if self.is_simulated else ''})"
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
+        per_million = Decimal(1_000_000)
+        return (
+            Decimal(prompt_tokens) * self.price_input_per_million
+            + Decimal(completion_tokens) * self.price_output_per_million
+        ) / per_million
+
+
+class PromptVersion(models.Model):
+    """One immutable version of the expansion prompt.
+
+    The three instruction components are separate fields so that a team can switch each
+    off (leave it empty) and compare. Versions that have been used are never changed:
+    editing one in the admin saves a new version.
+    """
+
+    name = models.CharField(max_length=100, default="journey")
+    version = models.PositiveIntegerField()
+    system = models.TextField(help_text="Role and output structure.")
+    granularity = models.TextField(blank=True)
+    stepwise_pause = models.TextField(blank=True)
+    explorer_perspective = models.TextField(blank=True)
+    invariants = models.TextField(help_text="Rules that hold whatever the components say.")
+    target_tokens_min = models.PositiveIntegerField(default=1500)
+    target_tokens_max = models.PositiveIntegerField(default=3000)
+    content_hash = models.CharField(max_length=64, editable=False)
+    is_active = models.BooleanField(
+        default=False, help_text="The version used for new submissions (one at a time)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="prompt_name_version_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+    CONTENT_FIELDS = (
+        "system", "granularity", "stepwise_pause", "explorer_perspective", "invariants",
+        "target_tokens_min", "target_tokens_max",
+    )  # fmt: skip
+
+    def compute_hash(self) -> str:
+        content = {field: getattr(self, field) for field in self.CONTENT_FIELDS}
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+class Trace(models.Model):
+    """One expansion job of one annotation version, and the trace it produced."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    class ErrorKind(models.TextChoices):
+        NONE = "", "None"
+        RATE_LIMITED = "rate_limited"
+        TIMEOUT = "timeout"
+        SERVER_ERROR = "server_error"
+        AUTH = "auth"
+        BAD_REQUEST = "bad_request"
+        TRUNCATED = "truncated"
+        EMPTY = "empty"
+        INVALID_OUTPUT = "invalid_output"
+
+    annotation = models.ForeignKey(Annotation, on_delete=models.PROTECT, related_name="traces")
+    annotation_version = models.PositiveIntegerField()
+    record = models.JSONField(help_text="The annotation's steps and answer at that version.")
+    prompt = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="traces")
+    endpoint = models.ForeignKey(LLMEndpoint, on_delete=models.PROTECT, related_name="traces")
+    params = models.JSONField(help_text="model, temperature, top_p, max_tokens as sent.")
+    sample_index = models.PositiveSmallIntegerField(default=0)
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    is_simulated = models.BooleanField(default=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error_kind = models.CharField(max_length=20, choices=ErrorKind.choices, blank=True)
+    error_message = models.TextField(blank=True)
+    run_id = models.CharField(
+        max_length=32, blank=True, help_text="The worker run that owns this job right now."
+    )
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    progress_tokens = models.PositiveIntegerField(default=0)
+
+    request = models.JSONField(default=dict, help_text="Messages and parameters, verbatim.")
+    response = models.JSONField(default=dict, help_text="What the server answered, verbatim.")
+    content = models.TextField(blank=True)
+    reasoning = models.TextField(blank=True)
+    thought = models.TextField(blank=True)
+    solution = models.TextField(blank=True)
+    finish_reason = models.CharField(max_length=32, blank=True)
+    model_reported = models.CharField(max_length=200, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    checks = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="trace_status_created_idx"),
+            models.Index(fields=["annotation", "status"], name="trace_annotation_status_idx"),
+            models.Index(fields=["endpoint", "status"], name="trace_endpoint_status_idx"),
+            models.Index(fields=["prompt", "status"], name="trace_prompt_status_idx"),
+            models.Index(fields=["status", "heartbeat_at"], name="trace_status_heartbeat_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Trace {self.pk} of annotation {self.annotation_id} v{self.annotation_version}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED, self.Status.CANCELLED)

@@ -1,0 +1,46 @@
+"""Splitting a model's answer into thought and solution, and finding its boxed answer."""
+
+import re
+
+from .prompts import SOLUTION_CLOSE, SOLUTION_OPEN, THOUGHT_CLOSE, THOUGHT_OPEN
+
+STILL = re.compile(
+    re.escape(THOUGHT_OPEN) + r"(?P<thought>.*?)" + re.escape(THOUGHT_CLOSE) + r"\s*"
+    + re.escape(SOLUTION_OPEN) + r"(?P<solution>.*?)(?:" + re.escape(SOLUTION_CLOSE) + r"|\Z)",
+    re.DOTALL,
+)  # fmt: skip
+THINK_TAGS = re.compile(r"<think>(?P<thought>.*?)</think>\s*(?P<solution>.*)", re.DOTALL)
+
+
+def split_thought(content: str, reasoning: str = "") -> tuple[str, str] | None:
+    """(thought, solution), or None when the answer has no structure we can split.
+
+    A provider that returns its reasoning separately gives the thought directly; otherwise
+    the STILL markers the prompt asks for, or <think> tags, separate the two.
+    """
+    for pattern in (STILL, THINK_TAGS):
+        match = pattern.search(content)
+        if match and match.group("thought").strip() and match.group("solution").strip():
+            return match.group("thought").strip(), match.group("solution").strip()
+    if reasoning.strip() and content.strip():
+        return reasoning.strip(), content.strip()
+    return None
+
+
+def last_boxed(text: str) -> str | None:
+    """The contents of the last \\boxed{...} (or \\fbox{...}), braces balanced."""
+    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
+    if start < 0:
+        return None
+    brace = text.find("{", start)
+    if brace < 0:
+        return None
+    depth = 0
+    for position in range(brace, len(text)):
+        if text[position] == "{":
+            depth += 1
+        elif text[position] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[brace + 1 : position].strip()
+    return None

@@ -1,0 +1,111 @@
+"""The expansion prompt: default wording, and turning an annotation into messages.
+
+Why the wording is what it is: see README, "The expansion prompt".
+"""
+
+from django.db import transaction
+
+from .models import PromptVersion
+
+THOUGHT_OPEN, THOUGHT_CLOSE = "<|begin_of_thought|>", "<|end_of_thought|>"
+SOLUTION_OPEN, SOLUTION_CLOSE = "<|begin_of_solution|>", "<|end_of_solution|>"
+
+DEFAULT_SYSTEM = f"""\
+You turn a person's terse record of how they solved a problem into the long, natural inner
+monologue of a solver working it out for the first time: the full journey, with its attempts,
+doubts, dead ends, checks and corrections.
+
+Write two sections and nothing else:
+{THOUGHT_OPEN}
+the long thought, in paragraphs separated by blank lines
+{THOUGHT_CLOSE}
+
+{SOLUTION_OPEN}
+a concise, precise solution that states the key steps and ends with the final answer in \\boxed{{}}
+{SOLUTION_CLOSE}"""
+
+DEFAULT_GRANULARITY = """\
+Granularity: break the reasoning into small, digestible steps. Where the record jumps
+("so x = 4"), show the intermediate moves a careful solver makes: write the equation,
+substitute, compute, and look at the result before moving on. One idea per paragraph."""
+
+DEFAULT_STEPWISE_PAUSE = """\
+Stepwise pauses: stop often. After each small step, take stock in a sentence or two: what is
+known now, whether it fits with what came before, and what to try next and why ("So far we
+have... Next, let me..."). Before concluding, re-check the intermediate results."""
+
+DEFAULT_EXPLORER = """\
+Explorer's perspective: write as someone meeting this problem for the first time, curious
+and unsure, not as someone presenting a solution they already know. Let ideas arrive as they
+do for a solver: "Hmm, what if...", "Wait, that can't be right...", "Alternatively...". Do
+not announce where the reasoning will end up before it gets there."""
+
+DEFAULT_INVARIANTS = """\
+Rules that always hold:
+1. Follow the record. Keep every attempt, wrong turn, reflection, association, backtrack and
+   correction it contains, in the same order. An error in the record stays an error in the
+   thought until the record corrects it, and is noticed the way the record notices it.
+2. Say the common sense out loud. Where the record relies on a fact, formula or convention
+   (given as notes), state it explicitly at the point where it is used, in the solver's own
+   voice.
+3. Invent nothing beyond the record: no new methods, no new results, no different answer.
+   You may spell out the arithmetic and algebra between the record's steps.
+4. Never mention an annotator, a record, notes, hints, a reference solution or these
+   instructions. The thought is the solver's own.
+5. Length: the thought should run to roughly {target_min} to {target_max} tokens; harder
+   problems deserve the longer end. Do not pad with repetition.
+6. End the solution with the final answer in \\boxed{}, the same answer the record reaches."""
+
+DEFAULT_PROMPT = {
+    "name": "journey",
+    "system": DEFAULT_SYSTEM,
+    "granularity": DEFAULT_GRANULARITY,
+    "stepwise_pause": DEFAULT_STEPWISE_PAUSE,
+    "explorer_perspective": DEFAULT_EXPLORER,
+    "invariants": DEFAULT_INVARIANTS,
+}
+
+
+def prompt_version_create(*, name: str = "journey", **fields) -> PromptVersion:
+    """A new version of prompt ``name`` (versions are never edited once used)."""
+    latest = PromptVersion.objects.filter(name=name).order_by("-version").first()
+    prompt = PromptVersion(name=name, version=(latest.version + 1) if latest else 1, **fields)
+    prompt.content_hash = prompt.compute_hash()
+    prompt.save()
+    return prompt
+
+
+@transaction.atomic
+def prompt_active() -> PromptVersion:
+    """The active prompt version; the default wording becomes version 1 on first use."""
+    active = PromptVersion.objects.filter(is_active=True).order_by("-created_at").first()
+    if active:
+        return active
+    fields = {k: v for k, v in DEFAULT_PROMPT.items() if k != "name"}
+    return prompt_version_create(name=DEFAULT_PROMPT["name"], is_active=True, **fields)
+
+
+def _record_text(problem_statement: str, record: dict) -> str:
+    lines = ["Problem:", problem_statement.strip(), "", "Record of the solver's thinking:"]
+    for number, step in enumerate(record["steps"], start=1):
+        lines.append(f"Step {number} ({step['kind']}): {step['text'].strip()}")
+        for note in step.get("notes", []):
+            lines.append(f"  Common sense used here: {note.strip()}")
+    lines += ["", f"Final answer: {record['final_answer'].strip()}"]
+    return "\n".join(lines)
+
+
+def build_messages(prompt: PromptVersion, *, problem_statement: str, record: dict) -> list[dict]:
+    components = [
+        part.strip()
+        for part in (prompt.granularity, prompt.stepwise_pause, prompt.explorer_perspective)
+        if part.strip()
+    ]
+    # Plain replacement, not str.format: prompts are full of LaTeX braces.
+    invariants = prompt.invariants.replace("{target_min}", f"{prompt.target_tokens_min:,}")
+    invariants = invariants.replace("{target_max}", f"{prompt.target_tokens_max:,}")
+    system = "\n\n".join([prompt.system.strip(), *components, invariants.strip()])
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": _record_text(problem_statement, record)},
+    ]

@@ -1,0 +1,11 @@
+from django.conf import settings
+
+from annotator.models import Annotation
+
+from .services import traces_request
+
+
+def queue_expansions(sender, annotation_id: int, **kwargs) -> None:
+    """A submitted annotation gets its first samples with the active prompt and endpoint."""
+    annotation = Annotation.objects.select_related("problem").get(pk=annotation_id)
+    traces_request(annotation=annotation, samples=settings.EXPANSION_SAMPLES)

@@ -1,0 +1,50 @@
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from annotator.roles import Role, role_required
+
+from .models import Trace
+
+TRACES_PER_PAGE = 50
+
+
+@require_GET
+@role_required(Role.REVIEWER, Role.ADMIN)
+def trace_list(request):
+    traces = Trace.objects.select_related("endpoint", "prompt", "annotation__problem").defer(
+        "thought", "solution", "reasoning", "content", "request", "response"
+    )
+    wanted = request.GET.get("status", "")
+    if wanted in Trace.Status.values:
+        traces = traces.filter(status=wanted)
+    annotation = request.GET.get("annotation", "")
+    if annotation.isdigit():
+        traces = traces.filter(annotation_id=annotation)
+    page = Paginator(traces.order_by("-created_at", "-pk"), TRACES_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "expansion/trace_list.html",
+        {"page": page, "statuses": Trace.Status.values, "wanted": wanted, "annotation": annotation},
+    )
+
+
+def _trace(trace_id: int) -> Trace:
+    return get_object_or_404(
+        Trace.objects.select_related("endpoint", "prompt", "annotation__problem"), pk=trace_id
+    )
+
+
+@require_GET
+@role_required(Role.REVIEWER, Role.ADMIN)
+def trace_detail(request, trace_id: int):
+    return render(request, "expansion/trace_detail.html", {"trace": _trace(trace_id)})
+
+
+@require_GET
+@role_required(Role.REVIEWER, Role.ADMIN)
+def trace_progress(request, trace_id: int):
+    """The live part of the trace page; htmx polls it while the job runs."""
+    return render(request, "expansion/_trace_progress.html", {"trace": _trace(trace_id)})
