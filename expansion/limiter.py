@@ -7,6 +7,7 @@ holding slots frees them when they expire. Without Redis (the embedded defaults:
 worker) a process-local limiter does the same job.
 """
 
+import logging
 import threading
 import time
 import uuid
@@ -15,7 +16,11 @@ from contextlib import contextmanager
 
 from django.conf import settings
 
-SLOT_TTL = 900  # seconds; longer than any request is allowed to take
+# A held slot expires unless its process renews it: a worker that dies frees its slots
+# within SLOT_TTL seconds, while a live one renews them every SLOT_RENEW seconds.
+logger = logging.getLogger(__name__)
+SLOT_TTL = 30
+SLOT_RENEW = 10
 POLL = 0.05
 
 # KEYS: in_flight, minute_requests, minute_tokens, cooldown
@@ -55,13 +60,30 @@ class _RedisLimiter:
 
         self.redis = redis.Redis.from_url(url)
         self.acquire_script = self.redis.register_script(ACQUIRE)
+        self.held: dict[str, str] = {}  # slot -> in-flight key, renewed while held
+        self.held_lock = threading.Lock()
+        threading.Thread(target=self._renew_forever, name="slot-renewer", daemon=True).start()
+
+    def _renew_forever(self) -> None:
+        while True:
+            time.sleep(SLOT_RENEW)
+            with self.held_lock:
+                held = list(self.held.items())
+            expiry = time.time() + SLOT_TTL
+            try:
+                with self.redis.pipeline(transaction=False) as pipe:
+                    for slot, key in held:
+                        pipe.zadd(key, {slot: expiry}, xx=True)
+                    pipe.execute()
+            except Exception:  # Redis blips must not kill the renewer; try again next round
+                logger.warning("Could not renew endpoint slots", exc_info=True)
 
     def _keys(self, endpoint_id: int) -> list[str]:
         prefix = f"journey:endpoint:{endpoint_id}"
         return [f"{prefix}:{name}" for name in ("inflight", "minute", "tokens", "cooldown")]
 
     def try_acquire(self, endpoint, slot: str, tokens: int) -> bool:
-        return bool(
+        acquired = bool(
             self.acquire_script(
                 keys=self._keys(endpoint.pk),
                 args=[
@@ -75,8 +97,14 @@ class _RedisLimiter:
                 ],  # fmt: skip
             )
         )
+        if acquired:
+            with self.held_lock:
+                self.held[slot] = self._keys(endpoint.pk)[0]
+        return acquired
 
     def release(self, endpoint, slot: str) -> None:
+        with self.held_lock:
+            self.held.pop(slot, None)
         self.redis.zrem(self._keys(endpoint.pk)[0], slot)
 
     def cool_down(self, endpoint, seconds: float) -> None:

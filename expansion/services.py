@@ -24,7 +24,8 @@ from .prompts import build_messages, prompt_active
 
 logger = logging.getLogger(__name__)
 
-HEARTBEAT_STALE_SECONDS = 120  # a running job silent this long has lost its worker
+# A running job silent this long has lost its worker.
+HEARTBEAT_STALE_SECONDS = int(getattr(settings, "EXPANSION_HEARTBEAT_STALE_SECONDS", 120))
 PROGRESS_EVERY = 1.0  # seconds between progress saves while a response streams in
 BACKOFF_BASE, BACKOFF_CAP = 1.0, 60.0
 

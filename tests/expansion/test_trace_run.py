@@ -1,0 +1,161 @@
+"""Running expansion jobs with the real openai client against the simulated endpoint."""
+
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from expansion import services
+from expansion.models import Trace
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch, settings):
+    monkeypatch.setattr(services, "BACKOFF_BASE", 0.01)
+    settings.EXPANSION_MAX_ATTEMPTS = 3
+
+
+def queue(annotation, endpoint, **kwargs):
+    return services.traces_request(annotation=annotation, endpoint=endpoint, **kwargs)
+
+
+def test_a_job_produces_a_checked_trace_with_usage_and_cost(submitted, endpoint, simulator):
+    (trace,) = queue(submitted, endpoint)
+    services.trace_run(trace_id=trace.pk)
+    trace.refresh_from_db()
+    assert trace.status == "succeeded", trace.error_message
+    assert trace.is_simulated and trace.attempts == 1
+    assert trace.thought and trace.solution and trace.finish_reason == "stop"
+    assert trace.model_reported == "simulated-journey"
+    assert trace.request["messages"][0]["role"] == "system"
+    assert trace.request["temperature"] == endpoint.temperature
+    assert trace.response["usage"]["completion_tokens"] == trace.completion_tokens
+    expected = (Decimal(trace.prompt_tokens) * 1 + Decimal(trace.completion_tokens) * 2) / 10**6
+    assert trace.cost == expected.quantize(Decimal("0.000001"))
+    assert trace.checks["split_ok"] is True
+    assert trace.checks["boxed_answer"] == "4" and trace.checks["matches_reference"] is True
+    assert len(trace.checks["coverage"]) == 3
+    assert simulator.stats()["requests"] == 1
+
+
+def test_the_same_job_is_never_run_twice(submitted, endpoint, simulator):
+    (trace,) = queue(submitted, endpoint)
+    services.trace_run(trace_id=trace.pk)
+    services.trace_run(trace_id=trace.pk)  # a redelivered message
+    assert queue(submitted, endpoint) == [trace]  # the same request is the same job
+    assert simulator.stats()["requests"] == 1
+    assert Trace.objects.count() == 1
+
+
+def test_extra_samples_are_new_jobs(submitted, endpoint):
+    first = queue(submitted, endpoint, samples=2)
+    more = queue(submitted, endpoint, samples=2, extra=True)
+    assert [t.sample_index for t in first + more] == [0, 1, 2, 3]
+    assert len({t.idempotency_key for t in first + more}) == 4
+
+
+def test_a_job_whose_worker_died_is_taken_over(submitted, endpoint, simulator):
+    (trace,) = queue(submitted, endpoint)
+    Trace.objects.filter(pk=trace.pk).update(
+        status="running", run_id="dead", heartbeat_at=timezone.now() - timezone.timedelta(hours=1)
+    )
+    assert services.traces_stalled() == [trace.pk]
+    services.trace_run(trace_id=trace.pk)
+    trace.refresh_from_db()
+    assert trace.status == "succeeded"
+
+
+def test_a_job_with_a_live_worker_is_left_alone(submitted, endpoint, simulator):
+    (trace,) = queue(submitted, endpoint)
+    Trace.objects.filter(pk=trace.pk).update(status="running", heartbeat_at=timezone.now())
+    services.trace_run(trace_id=trace.pk)
+    assert simulator.stats()["requests"] == 0
+
+
+@pytest.mark.parametrize("fault", ["rate_limit", "server_error", "drop", "empty"])
+def test_passing_faults_are_retried(submitted, endpoint, simulator, fault):
+    simulator.configure(faults={fault: {"next": 1}}, retry_after=0)
+    (trace,) = queue(submitted, endpoint)
+    services.trace_run(trace_id=trace.pk)
+    trace.refresh_from_db()
+    assert trace.status == "succeeded" and trace.attempts == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind", "attempts", "message"),
+    [
+        ("auth", "auth", 1, "refused the key"),
+        ("truncate", "truncated", 1, "max_tokens"),
+        ("server_error", "server_error", 3, "gave up after 3 attempts"),
+        ("rate_limit", "rate_limited", 3, "429"),
+        ("empty", "empty", 3, "no text 3 times"),
+        ("hang", "timeout", 3, "did not answer in time"),
+    ],
+)
+def test_failures_end_in_a_visible_failed_state(
+    submitted, endpoint, simulator, fault, kind, attempts, message
+):
+    endpoint.timeout_seconds = 1
+    endpoint.save()
+    simulator.configure(faults={fault: {"next": 10}}, retry_after=0)
+    (trace,) = queue(submitted, endpoint)
+    services.trace_run(trace_id=trace.pk)
+    trace.refresh_from_db()
+    assert trace.status == "failed"
+    assert trace.error_kind == kind and trace.attempts == attempts
+    assert message in trace.error_message
+
+
+def test_a_missing_key_fails_at_once_without_calling(submitted, endpoint, simulator, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_KEY", raising=False)
+    endpoint.api_key_env = "NO_SUCH_KEY"
+    endpoint.save()
+    (trace,) = queue(submitted, endpoint)
+    services.trace_run(trace_id=trace.pk)
+    trace.refresh_from_db()
+    assert trace.error_kind == "auth" and "NO_SUCH_KEY" in trace.error_message
+    assert simulator.stats()["requests"] == 0
+
+
+def test_reasoning_returned_separately_is_kept(submitted, endpoint, simulator):
+    simulator.configure(reasoning=True)
+    (trace,) = queue(submitted, endpoint)
+    services.trace_run(trace_id=trace.pk)
+    trace.refresh_from_db()
+    assert trace.status == "succeeded" and trace.reasoning
+
+
+def test_a_cancelled_job_stops(submitted, endpoint, simulator):
+    (trace,) = queue(submitted, endpoint)
+    assert services.trace_cancel(trace_id=trace.pk)
+    services.trace_run(trace_id=trace.pk)
+    trace.refresh_from_db()
+    assert trace.status == "cancelled" and simulator.stats()["requests"] == 0
+
+
+def test_submitting_queues_the_configured_number_of_samples(
+    annotator_user, endpoint, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from annotator import services as annotator_services
+    from expansion import tasks
+    from tests.expansion.conftest import STEPS
+    from tests.factories import ProblemFactory
+
+    settings.EXPANSION_SAMPLES = 2
+    sent = []
+    monkeypatch.setattr(tasks.expand_trace, "delay", sent.append)
+    ProblemFactory()
+    draft = annotator_services.annotation_claim(annotator=annotator_user)
+    annotator_services.annotation_save(
+        annotation_id=draft.pk, user=annotator_user, base_version=1, steps=STEPS, final_answer="4"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        annotator_services.annotation_submit(
+            annotation_id=draft.pk, user=annotator_user, confirm_mismatch=True
+        )
+    traces = list(Trace.objects.filter(annotation=draft).order_by("sample_index"))
+    assert [t.sample_index for t in traces] == [0, 1]
+    assert all(t.status == "queued" and t.prompt.is_active for t in traces)
+    assert sent == [t.pk for t in traces]  # queued once each, after the commit
