@@ -56,12 +56,23 @@ class Command(BaseCommand):
 
     def _serve(self, port: int) -> None:
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
-        celery = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO"]
+        # One worker for every queue, with threads (expansion is I/O-bound) and the periodic
+        # tasks embedded (-B), which a single-host demo can do.
+        celery = [
+            sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "celery,expansion",
+            "-P", "threads", "-c", "16", "-B", "--loglevel=INFO",
+            "--schedule", str(settings.VAR_DIR / "celerybeat-schedule"),
+        ]  # fmt: skip
+        commands = [[*manage, "runserver", f"127.0.0.1:{port}", "--noreload"], celery]
+        if not (settings.LLM_BASE_URL and settings.LLM_MODEL):
+            simulator_port = settings.LLM_SIMULATOR_URL.rsplit(":", 1)[-1].split("/")[0]
+            commands.append([*manage, "llm_simulator", "--port", simulator_port, "--quiet"])
+            self.stdout.write(
+                "No LLM_BASE_URL/LLM_MODEL set: expansions use the simulated endpoint at "
+                f"{settings.LLM_SIMULATOR_URL} and are marked as simulated."
+            )
         # Fixed argument lists built from our own interpreter path: no shell, no user input.
-        processes = [
-            subprocess.Popen([*manage, "runserver", f"127.0.0.1:{port}", "--noreload"]),  # noqa: S603
-            subprocess.Popen([*celery, "--concurrency=2"], cwd=settings.BASE_DIR),  # noqa: S603
-        ]
+        processes = [subprocess.Popen(command, cwd=settings.BASE_DIR) for command in commands]  # noqa: S603
         self.stdout.write(self.style.SUCCESS(f"\nOpen http://127.0.0.1:{port}/  (Ctrl-C stops)\n"))
         signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop cleanly when killed
         try:
