@@ -1,0 +1,47 @@
+import pytest
+
+from expansion import services
+from expansion.models import PromptVersion
+from expansion.prompts import prompt_active
+
+pytestmark = pytest.mark.django_db
+
+
+def prompt_form(prompt, **changes):
+    data = {name: getattr(prompt, name) for name in PromptVersion.CONTENT_FIELDS}
+    return {**data, "name": prompt.name, "is_active": "on", **changes}
+
+
+def test_editing_a_used_prompt_version_saves_a_new_one(client_as, admin_user, submitted, endpoint):
+    prompt = prompt_active()
+    services.traces_request(annotation=submitted, endpoint=endpoint, prompt=prompt)
+    client = client_as(admin_user)
+    response = client.post(
+        f"/admin/expansion/promptversion/{prompt.pk}/change/",
+        prompt_form(prompt, granularity="Tiny steps."),
+    )
+    assert response.status_code == 302
+    prompt.refresh_from_db()
+    assert prompt.granularity != "Tiny steps." and not prompt.is_active
+    new = PromptVersion.objects.get(version=2)
+    assert new.granularity == "Tiny steps." and new.is_active
+    assert new.content_hash != prompt.content_hash
+
+
+def test_an_unused_version_is_edited_in_place(client_as, admin_user):
+    prompt = prompt_active()
+    client_as(admin_user).post(
+        f"/admin/expansion/promptversion/{prompt.pk}/change/",
+        prompt_form(prompt, granularity="Small."),
+    )
+    prompt.refresh_from_db()
+    assert prompt.granularity == "Small." and PromptVersion.objects.count() == 1
+    assert prompt.content_hash == prompt.compute_hash()
+
+
+def test_endpoint_admin_never_shows_a_key(client_as, admin_user, endpoint, monkeypatch):
+    monkeypatch.setenv("SIM_KEY", "sk-very-secret-value")
+    endpoint.api_key_env = "SIM_KEY"
+    endpoint.save()
+    body = client_as(admin_user).get(f"/admin/expansion/llmendpoint/{endpoint.pk}/change/")
+    assert b"SIM_KEY" in body.content and b"sk-very-secret-value" not in body.content

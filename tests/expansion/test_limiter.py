@@ -1,0 +1,81 @@
+"""The shared endpoint limits, on Redis when REDIS_URL is set and in-process otherwise."""
+
+import threading
+import time
+
+import pytest
+from django.conf import settings
+
+from expansion import limiter as limiter_module
+from expansion.limiter import LimitTimeout, _LocalLimiter, _RedisLimiter, endpoint_slot
+from expansion.models import LLMEndpoint
+
+pytestmark = pytest.mark.django_db
+
+IMPLEMENTATIONS = ["local"] + (["redis"] if settings.REDIS_URL else [])
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def shared(request, monkeypatch):
+    if request.param == "redis":
+        instance = _RedisLimiter(settings.REDIS_URL)
+        instance.redis.delete(*[k for k in instance.redis.keys("journey:endpoint:*")] or ["x"])
+    else:
+        instance = _LocalLimiter()
+    monkeypatch.setattr(limiter_module, "_limiter", instance)
+    return instance
+
+
+def make_endpoint(**limits):
+    return LLMEndpoint.objects.create(
+        name=f"e{LLMEndpoint.objects.count()}", base_url="http://127.0.0.1:9/v1", model="m",
+        **limits,
+    )  # fmt: skip
+
+
+def test_never_more_requests_in_flight_than_the_limit(shared):
+    endpoint = make_endpoint(max_in_flight=3)
+    peak, current, lock = [0], [0], threading.Lock()
+
+    def call():
+        with endpoint_slot(endpoint, tokens=10, wait=10):
+            with lock:
+                current[0] += 1
+                peak[0] = max(peak[0], current[0])
+            time.sleep(0.05)
+            with lock:
+                current[0] -= 1
+
+    threads = [threading.Thread(target=call) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert peak[0] == 3
+    assert shared.in_flight(endpoint) == 0
+
+
+def test_requests_per_minute(shared):
+    endpoint = make_endpoint(max_in_flight=10, requests_per_minute=2)
+    for _ in range(2):
+        with endpoint_slot(endpoint, tokens=1, wait=1):
+            pass
+    with pytest.raises(LimitTimeout), endpoint_slot(endpoint, tokens=1, wait=0.2):
+        pass
+
+
+def test_tokens_per_minute(shared):
+    endpoint = make_endpoint(max_in_flight=10, tokens_per_minute=1000)
+    with endpoint_slot(endpoint, tokens=800, wait=1):
+        pass
+    with pytest.raises(LimitTimeout), endpoint_slot(endpoint, tokens=300, wait=0.2):
+        pass
+
+
+def test_a_cool_down_after_429_holds_everyone_back(shared):
+    endpoint = make_endpoint(max_in_flight=10)
+    shared.cool_down(endpoint, 0.5)
+    started = time.monotonic()
+    with endpoint_slot(endpoint, tokens=1, wait=5):
+        pass
+    assert time.monotonic() - started >= 0.4
