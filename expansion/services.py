@@ -202,11 +202,15 @@ def trace_run(*, trace_id: int) -> None:
 
     total_cost = Decimal(0)
     attempt = 0
+    # Waiting for a slot renews the heartbeat often enough that nobody takes the job over.
+    slot_wait = max(0.5, min(10.0, HEARTBEAT_STALE_SECONDS / 4))
     while True:
         attempt += 1
-        _owned(trace, run_id).update(attempts=attempt, heartbeat_at=timezone.now())
+        if not _owned(trace, run_id).update(attempts=attempt, heartbeat_at=timezone.now()):
+            return  # cancelled, or taken over by another worker: never call twice
         try:
-            with endpoint_slot(endpoint, tokens=prompt_estimate + params["max_tokens"]):
+            with endpoint_slot(endpoint, tokens=prompt_estimate + params["max_tokens"],
+                               wait=slot_wait):  # fmt: skip
                 result = llm.complete(endpoint, messages=messages, params=params,
                                       on_progress=on_progress)  # fmt: skip
         except LimitTimeout:

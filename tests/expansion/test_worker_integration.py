@@ -85,7 +85,8 @@ def test_a_worker_expands_a_batch_and_survives_being_killed(
         output = stop(worker)
     batch = Trace.objects.filter(endpoint=endpoint)
     assert batch.count() == 8  # no duplicate trace
-    assert batch.filter(status="succeeded").count() == 8
+    statuses = list(batch.values_list("status", "error_kind", "error_message"))
+    assert batch.filter(status="succeeded").count() == 8, statuses
     # The submission's own sample (queued on commit to the default endpoint) ran too.
     assert Trace.objects.filter(annotation=submitted).exclude(status="succeeded").count() == 0
     assert "Traceback" not in output, output
