@@ -238,3 +238,15 @@ def revision_restore(*, revision_id: int, user) -> Annotation:
         saved_by=user,
     )
     return annotation
+
+
+@transaction.atomic
+def annotation_return(*, annotation_id: int, comment: str) -> Annotation:
+    """Reopen a submitted annotation for its annotator, with the reviewer's comment."""
+    annotation = Annotation.objects.select_for_update().get(pk=annotation_id)
+    if annotation.status != Annotation.Status.SUBMITTED:
+        raise AnnotationLocked("Only a submitted annotation can be returned.")
+    annotation.status = Annotation.Status.RETURNED
+    annotation.return_comment = comment
+    annotation.save(update_fields=["status", "return_comment", "updated_at"])
+    return annotation

@@ -1,25 +1,25 @@
 """Expansion throughput: N jobs through one worker host against a capacity-limited endpoint.
 
 Creates a fresh PostgreSQL database (``bench_expansion``, dropped first), flushes Redis db 12
-(broker and the shared endpoint limiter), migrates, and starts the simulated LLM
-(``manage.py llm_simulator``) as a subprocess on a free loopback port: ``--capacity``
-requests in flight, answers of ``--tokens`` tokens taking ``--seconds-per-answer`` each,
-429 beyond capacity. In this process it seeds one submitted annotation and an endpoint on
-the simulator with ``max_in_flight = capacity``, then queues ``--jobs`` traces with
-``traces_request(extra=True)``. Only then does it start ONE Celery worker (threads pool,
-``--concurrency`` threads), so the queue is full when the worker comes up.
+(broker and shared limiter), starts ``manage.py llm_simulator`` on a free loopback port
+(``--capacity`` requests in flight, else 429; ``--tokens`` per answer in
+``--seconds-per-answer``), then, in this process, migrates and seeds one submitted
+annotation, an endpoint on the simulator (``max_in_flight`` = capacity) and ``--jobs``
+traces (``traces_request(extra=True)``). Only then are the worker processes started (Celery
+threads pool, ``--concurrency`` threads each; default one process), so the queue is full.
 
-The clock runs from the first trace's ``started_at`` (claimed by the worker) to the last
-``finished_at``, both read from the database; worker start-up is printed separately. The
-endpoint's limit is capacity / latency per answer, the latency coming from the simulator's
-settings (tokens x seconds per token; no time to first token). With N jobs in waves of
-``capacity``, even a perfect scheduler is bounded by N / (capacity x ceil(N / capacity)) of
-the limit; that bound is printed too. 429 share and completions come from the simulator's
-``/_sim/stats``; duplicates = completions at the simulator - succeeded traces. Peak worker
-memory is the summed VmRSS of the worker's process group, sampled every 0.2 s. Figures are
-printed, never asserted. Target: >= 0.95 of the limit, < 5 % of requests answered 429.
+Throughput = succeeded / (last ``finished_at`` - first ``started_at``, from the database);
+worker start-up is printed apart. The limit is capacity / latency per answer, the latency
+from the simulator's settings (tokens x seconds per token, no time to first token). N jobs
+in waves of ``capacity`` cannot beat N / (capacity x ceil(N / capacity)) of it: printed as
+the bound. Also printed: the steady-state rate (the whole waves between the first, a cold
+start, and the last, partial one), the simulator's mean in-flight count while every slot had
+work, and CPU seconds used. 429 share and completions come from ``/_sim/stats``;
+duplicates = completions - succeeded traces. Peak memory = summed VmRSS of the workers'
+process groups, sampled every 0.2 s. Figures are printed, never asserted.
+Target: >= 0.95 of the limit, < 5 % of requests answered 429, no duplicate.
 
-    .venv/bin/python bench/expansion.py [--jobs 500] [--capacity 32] [--concurrency 48]
+    .venv/bin/python bench/expansion.py [--jobs 500] [--concurrency 48] [--processes 1]
 """
 
 import argparse
@@ -64,6 +64,11 @@ def group_stat(pgid: int) -> tuple[int, float]:
         except (OSError, ValueError, AttributeError):
             continue  # not a process, or it exited while we looked
     return rss, ticks / os.sysconf("SC_CLK_TCK")
+
+
+def spawn(command: list, **kwargs) -> subprocess.Popen:
+    """A subprocess in its own session, so that stop() can end its whole process group."""
+    return subprocess.Popen(command, cwd=ROOT, env=os.environ, start_new_session=True, **kwargs)
 
 
 def stop(process: subprocess.Popen | None) -> None:
@@ -118,7 +123,8 @@ def main():
     parser.add_argument("--capacity", type=int, default=32, help="requests in flight")
     parser.add_argument("--seconds-per-answer", type=float, default=3.5)
     parser.add_argument("--tokens", type=int, default=1500, help="tokens per answer")
-    parser.add_argument("--concurrency", type=int, default=48, help="worker threads")
+    parser.add_argument("--concurrency", type=int, default=48, help="threads per process")
+    parser.add_argument("--processes", type=int, default=1, help="worker processes (one host)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for jobs")
     args = parser.parse_args()
     seconds_per_token = args.seconds_per_answer / args.tokens
@@ -132,16 +138,13 @@ def main():
         admin.execute(f"CREATE DATABASE {DB}")
     redis.Redis.from_url(REDIS_URL).flushdb()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below
-    sim = worker = None
+    sim, workers = None, []
     log = open(Path(var_dir) / "worker.log", "w")  # noqa: SIM115 (closed in finally)
     try:
         manage = [sys.executable, "manage.py", "llm_simulator", "--port", "0", "--quiet"]
         manage += ["--capacity", str(args.capacity), "--target-tokens", str(args.tokens)]
         manage += ["--seconds-per-token", repr(seconds_per_token)]
-        sim = subprocess.Popen(
-            manage, cwd=ROOT, env=os.environ, stdout=subprocess.PIPE, text=True,
-            start_new_session=True,
-        )  # fmt: skip
+        sim = spawn(manage, stdout=subprocess.PIPE, text=True)
         base_url = re.search(r"http://\S+/v1", sim.stdout.readline()).group(0)
         endpoint_id = seed(args, base_url)
 
@@ -157,34 +160,37 @@ def main():
         traces = Trace.objects.filter(endpoint_id=endpoint_id)
         print(
             f"{traces.count()} jobs queued; simulator {base_url}: capacity {args.capacity}, "
-            f"{args.tokens} tokens x {seconds_per_token * 1e3:.4f} ms; worker: threads pool, "
-            f"-c {args.concurrency}, one host ({os.cpu_count()} CPUs)"
+            f"{args.tokens} tokens x {seconds_per_token * 1e3:.4f} ms; one worker host "
+            f"({os.cpu_count()} CPUs): {args.processes} x threads pool -c {args.concurrency}"
         )
         celery = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "expansion"]
         celery += ["-P", "threads", "-c", str(args.concurrency), "--loglevel=WARNING"]
         celery += ["--without-mingle", "--without-gossip", "--without-heartbeat"]
         spawned = time.time()
-        worker = subprocess.Popen(
-            celery, cwd=ROOT, env=os.environ, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+        for i in range(args.processes):
+            workers.append(spawn([*celery, "-n", f"bench{i}@%h"], stdout=log, stderr=log))
         peak = {"rss": 0, "cpu": 0.0, "stop": False}
 
         def sample() -> None:
             while not peak["stop"]:
-                rss, peak["cpu"] = group_stat(worker.pid)
-                peak["rss"] = max(peak["rss"], rss)
+                groups = [group_stat(worker.pid) for worker in workers]
+                peak["rss"] = max(peak["rss"], sum(rss for rss, _ in groups))
+                peak["cpu"] = sum(cpu for _, cpu in groups)
                 time.sleep(0.2)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         deadline, next_print = time.monotonic() + args.timeout, time.monotonic() + 10
         unfinished = traces.filter(status__in=[Trace.Status.QUEUED, Trace.Status.RUNNING])
+        busy = []  # requests in flight at the simulator while there was work for every slot
         while (left := unfinished.count()) and time.monotonic() < deadline:
-            if worker.poll() is not None:
-                sys.exit(f"the worker exited ({worker.returncode}); see {log.name}")
+            if any(w.poll() is not None for w in workers):
+                sys.exit(f"a worker exited; see {log.name}")
+            stats = sim_stats()
+            if left > args.capacity and (busy or stats["in_flight"]):
+                busy.append(stats["in_flight"])
             if time.monotonic() > next_print:
-                stats, next_print = sim_stats(), next_print + 10
+                next_print += 10
                 print(
                     f"  {time.time() - spawned:5.0f} s: {args.jobs - left} finished, "
                     f"{stats['in_flight']} in flight, {stats['answered_429']} x 429"
@@ -195,7 +201,8 @@ def main():
         sim_cpu = group_stat(sim.pid)[1]
         stats = sim_stats()
     finally:
-        stop(worker)
+        for worker in workers:
+            stop(worker)
         stop(sim)
         log.close()
 
@@ -206,46 +213,50 @@ def main():
     )  # fmt: skip
     by_status = dict(traces.values_list("status").annotate(n=Count("pk")).order_by())
     succeeded, failed = by_status.get("succeeded", 0), by_status.get("failed", 0)
-    wall = (agg["last"] - agg["first"]).total_seconds() if agg["last"] else float("nan")
+    if not agg["first"] or not agg["last"] or not agg["latency"]:
+        sys.exit(f"no job finished: {by_status}; see {log.name}")
+    wall = (agg["last"] - agg["first"]).total_seconds()
     latency = args.tokens * seconds_per_token  # time to first token is 0 in the simulator
     limit = args.capacity / latency
     throughput = succeeded / wall
     fraction = throughput / limit
+    finishes = sorted(traces.filter(status="succeeded").values_list("finished_at", flat=True))
     waves = math.ceil(args.jobs / args.capacity)
+    # Steady state: whole waves only, from the end of the first (cold start) to the end of the
+    # last full one, so that bursts of completions at wave ends cannot bias the rate.
+    lo, hi = args.capacity - 1, args.capacity * (waves - 1) - 1
+    steady = math.nan
+    if lo < hi < len(finishes):
+        steady = (hi - lo) / (finishes[hi] - finishes[lo]).total_seconds()
     bound = args.jobs / waves / args.capacity
     share_429 = stats["answered_429"] / max(1, stats["requests"])
     duplicates = stats["completed"] - succeeded
-    print(f"\njobs: {args.jobs}; traces {traces.count()}, unique idempotency keys {agg['keys']}")
-    print(f"status: {by_status}  (unfinished after the timeout: {left})")
-    print(
+    met = fraction >= 0.95 and share_429 < 0.05 and duplicates == 0 and not failed and not left
+    mean_busy = sum(busy) / max(1, len(busy))
+    report = [
+        f"\njobs: {args.jobs}; traces {traces.count()}, unique idempotency keys {agg['keys']}",
+        f"status: {by_status}; unfinished after the timeout: {left}",
         f"worker start -> first job claimed: {agg['first'].timestamp() - spawned:.1f} s; "
-        f"first claimed -> last finished: {wall:.2f} s"
-    )
-    print(
+        f"first claimed -> last finished: {wall:.2f} s",
         f"answer latency: configured {latency:.3f} s, measured mean {agg['latency'] / 1e3:.3f} s "
-        f"({agg['tokens']:.0f} completion tokens); attempts {agg['attempts']}"
-    )
-    print(
+        f"({agg['tokens']:.0f} completion tokens); attempts {agg['attempts']}",
         f"throughput: {throughput:.3f} answers/s; endpoint limit {args.capacity} / "
-        f"{latency:.2f} s = {limit:.3f} answers/s"
-    )
-    print(
+        f"{latency:.2f} s = {limit:.3f} answers/s",
         f"throughput fraction of the limit: {fraction:.3f}  (target >= 0.95; bound for "
-        f"{args.jobs} jobs in {waves} waves of {args.capacity}: {bound:.3f})"
-    )
-    print(
+        f"{args.jobs} jobs in {waves} waves of {args.capacity}: {bound:.3f})",
+        f"steady state (waves 2..{waves - 1}): {steady:.3f} answers/s = "
+        f"{steady / limit:.3f} of the limit; mean in flight at the simulator while every slot "
+        f"had work: {mean_busy:.1f} of {args.capacity}",
         f"simulator: {stats['requests']} requests, {stats['completed']} completed, "
         f"{stats['answered_429']} answered 429 = {share_429:.2%} (target < 5%), "
         f"peak in flight {stats['peak_in_flight']}, client disconnects "
-        f"{stats['client_disconnects']}"
-    )
-    print(f"duplicates: {duplicates} (must be 0); failed: {failed}")
-    print(
-        f"peak worker memory: {peak['rss'] / 1024:.1f} MB RSS; CPU seconds: worker "
-        f"{peak['cpu']:.1f}, simulator {sim_cpu:.1f}"
-    )
-    met = fraction >= 0.95 and share_429 < 0.05 and duplicates == 0 and not failed and not left
-    print(f"target: {'met' if met else 'NOT met'}; worker log: {log.name}")
+        f"{stats['client_disconnects']}",
+        f"duplicates: {duplicates} (must be 0); failed: {failed}",
+        f"peak worker memory: {peak['rss'] / 1024:.1f} MB RSS; CPU seconds: workers "
+        f"{peak['cpu']:.1f}, simulator {sim_cpu:.1f}",
+        f"target: {'met' if met else 'NOT met'}; worker log: {log.name}",
+    ]
+    print("\n".join(report))
 
 
 if __name__ == "__main__":

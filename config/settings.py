@@ -158,6 +158,7 @@ LLM_SIMULATOR_URL = env("LLM_SIMULATOR_URL", "http://127.0.0.1:8808/v1")
 EXPANSION_SAMPLES = envint("EXPANSION_SAMPLES", 1)  # traces queued per submitted annotation
 EXPANSION_MAX_ATTEMPTS = envint("EXPANSION_MAX_ATTEMPTS", 5)
 EXPANSION_HEARTBEAT_STALE_SECONDS = envint("EXPANSION_HEARTBEAT_STALE_SECONDS", 120)
+REVIEW_APPROVALS_REQUIRED = envint("REVIEW_APPROVALS_REQUIRED", 1)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -7,6 +7,7 @@ from annotator import api as annotator_api
 from annotator import api_annotations
 from annotator.views import problems as problem_views
 from annotator.views import workspace
+from curation import api as curation_api
 from expansion import api as expansion_api
 from expansion import views as expansion_views
 
@@ -21,6 +22,8 @@ api_urlpatterns = [
     path(
         "annotations/<int:pk>/expand/", expansion_api.ExpandView.as_view(), name="annotation-expand"
     ),
+    path("review-queue/", curation_api.ReviewQueueView.as_view(), name="review-queue"),
+    path("traces/<int:pk>/review/", curation_api.TraceReviewView.as_view(), name="trace-review"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("", include(router.urls)),

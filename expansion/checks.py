@@ -47,6 +47,20 @@ def marker_counts(text: str) -> dict[str, int]:
     }
 
 
+LOW_COVERAGE = 0.8  # mean coverage under this is flagged for reviewers
+
+
+def check_flags(checks: dict) -> dict[str, bool]:
+    """The yes/no flags the review queue filters on, from a trace's checks."""
+    return {
+        "flag_answer_mismatch": not checks.get("matches_reference", False),
+        "flag_low_coverage": checks.get("coverage_mean", 1.0) < LOW_COVERAGE,
+        "flag_too_short": bool(checks.get("too_short")),
+        "flag_leakage": bool(checks.get("leakage")),
+        "flag_truncated": bool(checks.get("truncated")),
+    }
+
+
 def trace_checks(
     *,
     thought: str,

@@ -157,6 +157,12 @@ class Trace(models.Model):
     cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     checks = models.JSONField(default=dict, blank=True)
+    # The checks reviewers filter on, as columns so that the queue can use indexes.
+    flag_answer_mismatch = models.BooleanField(default=False)
+    flag_low_coverage = models.BooleanField(default=False)
+    flag_too_short = models.BooleanField(default=False)
+    flag_leakage = models.BooleanField(default=False)
+    flag_truncated = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

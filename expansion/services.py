@@ -16,7 +16,7 @@ from django.utils import timezone
 from annotator.models import Annotation
 
 from . import llm
-from .checks import trace_checks
+from .checks import check_flags, trace_checks
 from .limiter import LimitTimeout, endpoint_slot, limiter
 from .models import LLMEndpoint, PromptVersion, Trace
 from .parsing import split_thought
@@ -265,7 +265,7 @@ def _succeed(trace: Trace, run_id: str, result: llm.Completion, paid: dict) -> N
     )  # fmt: skip
     _finish(trace, run_id, status=Trace.Status.SUCCEEDED, thought=thought, solution=solution,
             checks=checks, error_kind="", error_message="", progress_tokens=completion_tokens,
-            **paid)  # fmt: skip
+            **check_flags(checks), **paid)  # fmt: skip
 
 
 def trace_cancel(*, trace_id: int) -> bool:

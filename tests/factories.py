@@ -44,3 +44,34 @@ class AnnotationFactory(factory.django.DjangoModelFactory):
 
     problem = factory.SubFactory(ProblemFactory)
     annotator = factory.SubFactory(UserFactory, role=Role.ANNOTATOR)
+
+
+class EndpointFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "expansion.LLMEndpoint"
+        django_get_or_create = ["name"]
+
+    name = "test-endpoint"
+    base_url = "http://127.0.0.1:9/v1"
+    model = "test-model"
+
+
+class TraceFactory(factory.django.DjangoModelFactory):
+    """A succeeded trace of a submitted annotation."""
+
+    class Meta:
+        model = "expansion.Trace"
+
+    annotation = factory.SubFactory(AnnotationFactory, status="submitted")
+    annotation_version = 1
+    record = factory.LazyAttribute(lambda t: {"steps": t.annotation.steps, "final_answer": "4"})
+    prompt = factory.LazyFunction(lambda: __import__("expansion.prompts").prompts.prompt_active())
+    endpoint = factory.SubFactory(EndpointFactory)
+    params = {"model": "test-model", "temperature": 0.7}
+    sample_index = factory.Sequence(lambda n: n)
+    idempotency_key = factory.Sequence(lambda n: f"key-{n:08d}")
+    status = "succeeded"
+    thought = "Hmm. Wait, let me check: 3+3=6, not 8. So x=4."
+    solution = "x = \\boxed{4}"
+    completion_tokens = 1600
+    checks = {"matches_reference": True, "coverage_mean": 1.0}

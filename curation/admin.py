@@ -1,0 +1,36 @@
+from django.contrib import admin
+
+from .models import ReviewDecision, TraceReview
+
+
+@admin.register(ReviewDecision)
+class ReviewDecisionAdmin(admin.ModelAdmin):
+    """The audit trail: readable, never editable or deletable."""
+
+    list_display = ["trace", "reviewer", "decision", "reason", "created_at"]
+    list_filter = ["decision", "reason"]
+    list_select_related = ["trace", "reviewer"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TraceReview)
+class TraceReviewAdmin(admin.ModelAdmin):
+    list_display = ["trace", "status", "approvals", "rank", "claimed_by", "decided_at"]
+    list_filter = ["status"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

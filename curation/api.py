@@ -1,0 +1,124 @@
+from datetime import UTC, datetime, time
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator.roles import HasRole, Role
+from expansion.api import TraceListSerializer
+from expansion.models import LLMEndpoint, PromptVersion
+
+from . import services
+from .models import Decision, Reason
+from .selectors import CHECK_FILTERS, review_queue
+
+QUEUE_PARAMETERS = [
+    OpenApiParameter("checks", str, many=True, enum=list(CHECK_FILTERS),
+                     description="Only traces flagged by all of these checks."),
+    OpenApiParameter("subject", str),
+    OpenApiParameter("level", int),
+    OpenApiParameter("endpoint", int),
+    OpenApiParameter("prompt", int),
+    OpenApiParameter("annotator", int),
+    OpenApiParameter("since", str, description="YYYY-MM-DD"),
+    OpenApiParameter("until", str, description="YYYY-MM-DD (exclusive)"),
+    OpenApiParameter("q", str, description="Text the thought contains, e.g. wait."),
+]  # fmt: skip
+
+
+class QueueFilterSerializer(serializers.Serializer):
+    checks = serializers.ListField(child=serializers.ChoiceField(choices=list(CHECK_FILTERS)),
+                                   required=False)  # fmt: skip
+    subject = serializers.CharField(required=False, allow_blank=True)
+    level = serializers.IntegerField(required=False, min_value=0)
+    endpoint = serializers.IntegerField(required=False, min_value=1)
+    prompt = serializers.IntegerField(required=False, min_value=1)
+    annotator = serializers.IntegerField(required=False, min_value=1)
+    since = serializers.DateField(required=False)
+    until = serializers.DateField(required=False)
+    q = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+def queue_filters(params) -> dict:
+    data = {key: params.get(key) for key in params if key != "checks" and key != "page"}
+    data = {key: value for key, value in data.items() if value not in (None, "")}
+    if params.getlist("checks"):
+        data["checks"] = params.getlist("checks")
+    filters = QueueFilterSerializer(data=data)
+    filters.is_valid(raise_exception=True)
+    values = dict(filters.validated_data)
+    for key in ("since", "until"):
+        if key in values:
+            values[key] = datetime.combine(values[key], time.min, tzinfo=UTC)
+    if "q" in values:
+        values["text"] = values.pop("q")
+    return values
+
+
+class ReviewQueueView(generics.ListAPIView):
+    """Traces awaiting review, oldest first (reviewers and admins; never your own)."""
+
+    serializer_class = TraceListSerializer
+    permission_classes = [HasRole(Role.REVIEWER, Role.ADMIN)]
+
+    @extend_schema(parameters=QUEUE_PARAMETERS)
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        return review_queue(reviewer=self.request.user, **queue_filters(self.request.query_params))
+
+
+class ReviewSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=Decision.values)
+    reason = serializers.ChoiceField(choices=[r for r in Reason.values if r], required=False,
+                                     help_text="Required for reject.")  # fmt: skip
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    edited_thought = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    edited_solution = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    prompt_version = serializers.PrimaryKeyRelatedField(
+        queryset=PromptVersion.objects.all(), required=False, help_text="For reexpand."
+    )
+    endpoint = serializers.PrimaryKeyRelatedField(
+        queryset=LLMEndpoint.objects.filter(is_active=True), required=False,
+        help_text="For reexpand.",
+    )  # fmt: skip
+
+
+class DecisionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    trace = serializers.IntegerField(source="trace_id")
+    decision = serializers.CharField()
+    reason = serializers.CharField()
+    comment = serializers.CharField()
+    edited = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class TraceReviewView(APIView):
+    """Decide on a trace: approve (optionally with edits), reject, return or re-expand."""
+
+    permission_classes = [HasRole(Role.REVIEWER, Role.ADMIN)]
+
+    @extend_schema(request=ReviewSerializer, responses={201: DecisionSerializer})
+    def post(self, request, pk: int):
+        from expansion.models import Trace
+
+        if not Trace.objects.filter(pk=pk).exists():
+            return Response({"detail": "No such trace."}, status=status.HTTP_404_NOT_FOUND)
+        data = ReviewSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            decision = services.review_decide(
+                trace_id=pk, reviewer=request.user, decision=values["decision"],
+                reason=values.get("reason", ""), comment=values.get("comment", ""),
+                edited_thought=values.get("edited_thought", ""),
+                edited_solution=values.get("edited_solution", ""),
+                prompt=values.get("prompt_version"), endpoint=values.get("endpoint"),
+            )  # fmt: skip
+        except services.ReviewRefused as exc:
+            code = status.HTTP_403_FORBIDDEN if "own annotation" in str(exc) else 400
+            return Response({"detail": str(exc)}, status=code)
+        return Response(DecisionSerializer(decision).data, status=status.HTTP_201_CREATED)

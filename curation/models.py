@@ -1,0 +1,97 @@
+from django.conf import settings
+from django.db import models
+
+from expansion.models import Trace
+
+
+class Decision(models.TextChoices):
+    APPROVE = "approve"
+    REJECT = "reject"
+    RETURN = "return", "Return to the annotator"
+    REEXPAND = "reexpand", "Re-expand"
+
+
+class Reason(models.TextChoices):
+    NONE = "", "None"
+    WRONG_ANSWER = "wrong_answer"
+    LOST_STEP = "lost_step"
+    INVENTED_CONTENT = "invented_content"
+    LEAKAGE = "leakage"
+    TOO_SHORT = "too_short"
+    STYLE = "style"
+    OTHER = "other"
+
+
+class TraceReview(models.Model):
+    """Where a trace stands in review: its claim, its approvals, its edited text."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+        RETURNED = "returned"
+        REEXPANDED = "reexpanded"
+
+    trace = models.OneToOneField(Trace, on_delete=models.CASCADE, primary_key=True,
+                                 related_name="review")  # fmt: skip
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    approvals = models.PositiveSmallIntegerField(default=0)
+    edited_thought = models.TextField(blank=True, help_text="Empty: the original stands.")
+    edited_solution = models.TextField(blank=True)
+    rank = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="1 = the best of its annotation's traces."
+    )
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    claim_expires_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "decided_at"], name="review_status_decided_idx")]
+
+    def __str__(self) -> str:
+        return f"Review of trace {self.trace_id}: {self.status}"
+
+    @property
+    def thought(self) -> str:
+        return self.edited_thought or self.trace.thought
+
+    @property
+    def solution(self) -> str:
+        return self.edited_solution or self.trace.solution
+
+
+class ReviewDecision(models.Model):
+    """One reviewer's decision on one trace. Append-only: never changed or deleted."""
+
+    trace = models.ForeignKey(Trace, on_delete=models.PROTECT, related_name="decisions")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                 related_name="review_decisions")  # fmt: skip
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    reason = models.CharField(max_length=32, choices=Reason.choices, blank=True)
+    comment = models.TextField(blank=True)
+    thought_before = models.TextField(blank=True)
+    solution_before = models.TextField(blank=True)
+    thought_after = models.TextField(blank=True)
+    solution_after = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["trace", "created_at", "pk"]
+        indexes = [models.Index(fields=["reviewer", "created_at"], name="decision_reviewer_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.decision} on trace {self.trace_id} by {self.reviewer}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("Review decisions are append-only and cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Review decisions are append-only and cannot be deleted.")
+
+    @property
+    def edited(self) -> bool:
+        return bool(self.thought_after or self.solution_after)
