@@ -8,6 +8,7 @@ from annotator import api_annotations
 from annotator.views import problems as problem_views
 from annotator.views import workspace
 from curation import api as curation_api
+from curation import views as curation_views
 from expansion import api as expansion_api
 from expansion import views as expansion_views
 
@@ -42,6 +43,10 @@ urlpatterns = [
     path("traces/", expansion_views.trace_list, name="trace-list"),
     path("traces/<int:trace_id>/", expansion_views.trace_detail, name="trace-detail"),
     path("traces/<int:trace_id>/progress/", expansion_views.trace_progress, name="trace-progress"),
+    path("review/", curation_views.queue, name="review-queue"),
+    path("review/next/", curation_views.next_item, name="review-next"),
+    path("review/<int:trace_id>/", curation_views.review, name="review-trace"),
+    path("review/<int:trace_id>/decide/", curation_views.decide, name="review-decide"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/", include((api_urlpatterns, "api"))),

@@ -1,0 +1,132 @@
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from rest_framework.exceptions import ValidationError
+
+from annotator.roles import Role, role_required
+from expansion.models import LLMEndpoint, PromptVersion, Trace
+
+from . import presentation, services
+from .api import queue_filters
+from .models import Reason, TraceReview
+from .selectors import CHECK_FILTERS, review_queue
+
+PER_PAGE = 25
+
+
+@require_GET
+@role_required(Role.REVIEWER, Role.ADMIN)
+def queue(request):
+    try:
+        filters = queue_filters(request.GET)
+    except ValidationError as exc:
+        messages.error(request, f"Some filters were ignored: {exc.detail}")
+        filters = {}
+    traces = review_queue(reviewer=request.user, **filters)
+    without_checks = review_queue(
+        reviewer=request.user, **{k: v for k, v in filters.items() if k != "checks"}
+    )
+    counts = without_checks.aggregate(
+        total=Count("pk"),
+        **{name: Count("pk", filter=Q(**{field: True})) for name, field in CHECK_FILTERS.items()},
+    )
+    page = Paginator(
+        traces.select_related(
+            "annotation__problem", "annotation__annotator", "endpoint", "prompt"
+        ).defer("thought", "solution", "reasoning", "content", "request", "response"),
+        PER_PAGE,
+    ).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "curation/queue.html", {
+        "page": page, "counts": counts, "checks": CHECK_FILTERS, "query": query.urlencode(),
+        "chosen": request.GET.getlist("checks"), "params": request.GET,
+    })  # fmt: skip
+
+
+@require_POST
+@role_required(Role.REVIEWER, Role.ADMIN)
+def next_item(request):
+    try:
+        filters = queue_filters(request.POST)
+    except ValidationError:
+        filters = {}
+    trace = services.review_next(reviewer=request.user, **filters)
+    if trace is None:
+        messages.info(request, "Nothing left to review with these filters.")
+        return redirect("review-queue")
+    return redirect("review-trace", trace.pk)
+
+
+def _trace(trace_id: int) -> Trace:
+    try:
+        return Trace.objects.select_related(
+            "annotation__problem", "annotation__annotator", "endpoint", "prompt"
+        ).get(pk=trace_id)
+    except Trace.DoesNotExist as exc:
+        raise Http404("No such trace.") from exc
+
+
+@require_GET
+@role_required(Role.REVIEWER, Role.ADMIN)
+def review(request, trace_id: int):
+    """The review page; opening it claims the trace for this reviewer."""
+    trace = _trace(trace_id)
+    claim_error = ""
+    try:
+        review_state = services.review_claim(trace_id=trace.pk, reviewer=request.user)
+    except services.ReviewRefused as exc:
+        claim_error = str(exc)
+        review_state = TraceReview.objects.filter(trace=trace).first()
+    thought = review_state.thought if review_state else trace.thought
+    solution = review_state.solution if review_state else trace.solution
+    decisions = list(trace.decisions.select_related("reviewer"))
+    for decision in decisions:
+        if decision.edited:
+            decision.diff = presentation.text_diff(
+                decision.thought_before + "\n\n" + decision.solution_before,
+                (decision.thought_after or decision.thought_before) + "\n\n"
+                + (decision.solution_after or decision.solution_before),
+            )  # fmt: skip
+    siblings = (
+        Trace.objects.filter(annotation=trace.annotation)
+        .exclude(pk=trace.pk)
+        .only("pk", "status", "sample_index")
+    )
+    return render(request, "curation/review.html", {
+        "trace": trace, "annotation": trace.annotation, "problem": trace.annotation.problem,
+        "review": review_state, "claim_error": claim_error, "thought": thought,
+        "solution": solution, "paragraphs": presentation.render_thought(thought),
+        "links": presentation.step_links(trace.record["steps"], thought,
+                                         trace.checks.get("coverage", [])),
+        "decisions": decisions, "reasons": [r for r in Reason if r.value],
+        "prompts": PromptVersion.objects.all()[:50],
+        "endpoints": LLMEndpoint.objects.filter(is_active=True),
+        "siblings": siblings, "decidable": not claim_error and (
+            review_state is None or review_state.status == TraceReview.Status.PENDING),
+    })  # fmt: skip
+
+
+@require_POST
+@role_required(Role.REVIEWER, Role.ADMIN)
+def decide(request, trace_id: int):
+    trace = _trace(trace_id)
+    post = request.POST
+    prompt = PromptVersion.objects.filter(pk=post.get("prompt_version") or 0).first()
+    endpoint = LLMEndpoint.objects.filter(pk=post.get("endpoint") or 0, is_active=True).first()
+    try:
+        services.review_decide(
+            trace_id=trace.pk, reviewer=request.user, decision=post.get("decision", ""),
+            reason=post.get("reason", ""), comment=post.get("comment", ""),
+            edited_thought=post.get("edited_thought", ""),
+            edited_solution=post.get("edited_solution", ""), prompt=prompt, endpoint=endpoint,
+        )  # fmt: skip
+    except services.ReviewRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("review-trace", trace.pk)
+    messages.success(request, f"Trace #{trace.pk}: {post.get('decision')} recorded.")
+    following = services.review_next(reviewer=request.user)
+    return redirect("review-trace", following.pk) if following else redirect("review-queue")
