@@ -47,6 +47,7 @@ urlpatterns = [
     path("review/next/", curation_views.next_item, name="review-next"),
     path("review/<int:trace_id>/", curation_views.review, name="review-trace"),
     path("review/<int:trace_id>/decide/", curation_views.decide, name="review-decide"),
+    path("review/<int:trace_id>/best/", curation_views.pick_best, name="review-best"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/", include((api_urlpatterns, "api"))),

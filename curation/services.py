@@ -139,3 +139,17 @@ def review_decide(
     review.save()
     record.save()
     return record
+
+
+@transaction.atomic
+def review_pick_best(*, trace_id: int, reviewer) -> TraceReview:
+    """Rank this trace first among its annotation's traces; the others follow it."""
+    trace = Trace.objects.select_related("annotation").get(pk=trace_id)
+    _check_reviewer(trace, reviewer)
+    siblings = Trace.objects.filter(
+        annotation_id=trace.annotation_id, status=Trace.Status.SUCCEEDED
+    ).exclude(pk=trace.pk)
+    for sibling in siblings:
+        TraceReview.objects.update_or_create(trace=sibling, defaults={"rank": 2})
+    review, _ = TraceReview.objects.update_or_create(trace=trace, defaults={"rank": 1})
+    return review

@@ -130,3 +130,16 @@ def decide(request, trace_id: int):
     messages.success(request, f"Trace #{trace.pk}: {post.get('decision')} recorded.")
     following = services.review_next(reviewer=request.user)
     return redirect("review-trace", following.pk) if following else redirect("review-queue")
+
+
+@require_POST
+@role_required(Role.REVIEWER, Role.ADMIN)
+def pick_best(request, trace_id: int):
+    trace = _trace(trace_id)
+    try:
+        services.review_pick_best(trace_id=trace.pk, reviewer=request.user)
+    except services.ReviewRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Trace #{trace.pk} is now ranked first of its annotation.")
+    return redirect("review-trace", trace.pk)

@@ -126,3 +126,14 @@ def test_concurrent_next_gives_each_reviewer_a_different_trace():
     for thread in threads:
         thread.join(30)
     assert sorted(taken) == sorted(t.pk for t in traces)
+
+
+def test_picking_the_best_of_several_traces(reviewer_user):
+    best = TraceFactory()
+    other = TraceFactory(annotation=best.annotation)
+    services.review_pick_best(trace_id=best.pk, reviewer=reviewer_user)
+    assert TraceReview.objects.get(trace=best).rank == 1
+    assert TraceReview.objects.get(trace=other).rank == 2
+    services.review_pick_best(trace_id=other.pk, reviewer=reviewer_user)
+    assert TraceReview.objects.get(trace=other).rank == 1
+    assert TraceReview.objects.get(trace=best).rank == 2
