@@ -49,3 +49,9 @@ def _fresh_workspace_settings():
     _settings_cache.clear()
     yield
     _settings_cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Factories create many users; the production hasher is slow on purpose."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,228 @@
+"""Writing an export: split files, dataset_info.json, manifest.json and a dataset card.
+
+Files are written under temporary names in the output folder and renamed into place only
+when everything succeeded, so an interrupted export leaves no half-written file behind.
+The same database and options give byte-identical files (the manifest's time aside).
+"""
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+from . import records
+
+PLATFORM_VERSION = "0.1.0"
+DATASET_NAME = "journey"
+
+
+class ExportError(Exception):
+    """A problem the person running the export can fix; the message says how."""
+
+
+@dataclass
+class ExportResult:
+    counts: dict[str, int] = field(default_factory=dict)
+    files: list[dict] = field(default_factory=list)
+    manifest: dict = field(default_factory=dict)
+
+
+def parse_splits(text: str) -> dict[str, float]:
+    """'train=0.95,test=0.05' -> {'train': 0.95, 'test': 0.05}, checked."""
+    splits: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, share = part.partition("=")
+        try:
+            value = float(share)
+        except ValueError as exc:
+            raise ExportError(f"--split: {part!r} is not name=fraction.") from exc
+        if not name.isidentifier() or value <= 0 or name in splits:
+            raise ExportError(f"--split: {part!r} needs a unique name and a fraction above 0.")
+        splits[name] = value
+    if not splits or abs(sum(splits.values()) - 1) > 1e-6:
+        raise ExportError("--split fractions must add up to 1, e.g. train=0.95,test=0.05.")
+    return splits
+
+
+def split_of(problem_key: str, splits: dict[str, float], seed: int) -> str:
+    """The split a problem belongs to: a hash, so every trace of a problem lands together."""
+    digest = hashlib.sha256(f"{seed}:{problem_key}".encode()).digest()
+    point = int.from_bytes(digest[:8], "big") / 2**64
+    total = 0.0
+    for name, share in splits.items():
+        total += share
+        if point < total:
+            return name
+    return name
+
+
+def _dump(record: dict) -> str:
+    return json.dumps(record, ensure_ascii=False, cls=DjangoJSONEncoder) + "\n"
+
+
+def _dataset_info(fmt: str, files: list[dict]) -> dict:
+    if fmt == "messages":
+        spec = {"formatting": "sharegpt", "columns": {"messages": "messages"},
+                "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
+                         "assistant_tag": "assistant", "system_tag": "system"}}  # fmt: skip
+    elif fmt == "sharegpt":
+        spec = {"formatting": "sharegpt",
+                "columns": {"messages": "conversations", "system": "system"},
+                "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human",
+                         "assistant_tag": "gpt"}}  # fmt: skip
+    elif fmt == "alpaca":
+        spec = {"formatting": "alpaca", "columns": {"prompt": "instruction", "query": "input",
+                "response": "output", "system": "system"}}  # fmt: skip
+    else:  # dpo
+        spec = {"formatting": "sharegpt", "ranking": True,
+                "columns": {"messages": "conversations", "chosen": "chosen",
+                            "rejected": "rejected", "system": "system"},
+                "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human",
+                         "assistant_tag": "gpt"}}  # fmt: skip
+    return {f"{DATASET_NAME}_{f['split']}": {"file_name": f["name"], **spec} for f in files}
+
+
+def _card(fmt: str, style: str, manifest: dict) -> str:
+    lines = [
+        f"# {DATASET_NAME}: journey-learning traces",
+        "",
+        "Long reasoning traces expanded by an LLM from human records of how problems were "
+        "solved (attempts, reflections, corrections, common-sense notes), then reviewed.",
+        "",
+        f"- Format: `{fmt}`; thought style: `{style}`",
+        f"- Records: {', '.join(f'{k} {v}' for k, v in manifest['counts'].items())}",
+        f"- Prompt versions: {', '.join(manifest['prompt_versions']) or 'none'}",
+        f"- Models: {', '.join(manifest['models']) or 'none'}",
+        "- Simulated traces included: "
+        + ("yes" if manifest["filters"].get("include_simulated") else "no"),
+        "- Annotators and reviewers are pseudonymized.",
+        "- Checksums and the exact options are in manifest.json.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def dataset_export(
+    *,
+    output: Path,
+    fmt: str,
+    style: str = "think-tags",
+    system: str = "",
+    splits: dict[str, float] | None = None,
+    seed: int = 0,
+    force: bool = False,
+    filters: dict | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ExportResult:
+    if fmt not in records.FORMATS:
+        raise ExportError(f"Unknown format {fmt!r}; choose one of {', '.join(records.FORMATS)}.")
+    if style not in records.STYLES:
+        raise ExportError(f"Unknown style {style!r}; choose one of {', '.join(records.STYLES)}.")
+    splits = splits or {"train": 1.0}
+    filters = dict(filters or {})
+    output = Path(output)
+    targets = [output / f"{name}.jsonl" for name in splits] + [
+        output / name for name in ("manifest.json", "dataset_info.json", "README.md")
+    ]
+    existing = [path.name for path in targets if path.exists()]
+    if existing and not force:
+        raise ExportError(f"{output} already holds {', '.join(existing)}; pass --force to replace.")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"Cannot create {output}: {exc.strerror}.") from exc
+    if not os.access(output, os.W_OK):
+        raise ExportError(f"Cannot write to {output}: permission denied.")
+
+    dpo = fmt == "dpo"
+    if dpo:
+        filters["status"] = "any"
+    traces = records.export_queryset(**filters)
+    total = traces.count()
+    if total == 0:
+        raise ExportError("Nothing to export: no trace matches these filters.")
+
+    temporary = {name: output / f".{name}.jsonl.partial" for name in splits}
+    handles = {name: path.open("w", encoding="utf-8") for name, path in temporary.items()}
+    hashes = {name: hashlib.sha256() for name in splits}
+    counts = dict.fromkeys(splits, 0)
+    prompts, models, endpoints = set(), set(), set()
+    try:
+        pending_problem, chosen, rejected = None, [], []
+
+        def write(split: str, record: dict) -> None:
+            line = _dump(record)
+            handles[split].write(line)
+            hashes[split].update(line.encode("utf-8"))
+            counts[split] += 1
+
+        def flush_pairs() -> None:
+            for bad in rejected:
+                if chosen:
+                    best = min(chosen, key=lambda t: (t.review.rank or 99, t.pk))
+                    pair = records.preference_record(best, bad, style=style, system=system)
+                    write(split_of(pending_problem, splits, seed), pair)
+
+        for done, trace in enumerate(records.iterate(traces), start=1):
+            problem = trace.annotation.problem
+            key = f"{problem.source}:{problem.external_id}"
+            prompts.add(str(trace.prompt))
+            models.add(trace.params.get("model", ""))
+            endpoints.add(trace.endpoint.name)
+            if dpo:
+                if key != pending_problem:
+                    flush_pairs()
+                    pending_problem, chosen, rejected = key, [], []
+                status = getattr(getattr(trace, "review", None), "status", "pending")
+                (
+                    chosen if status == "approved" else rejected if status == "rejected" else []
+                ).append(trace)
+            else:
+                write(split_of(key, splits, seed),
+                      records.record(trace, fmt=fmt, style=style, system=system))  # fmt: skip
+            if progress:
+                progress(done, total)
+        if dpo:
+            flush_pairs()
+        for handle in handles.values():
+            handle.close()
+        if sum(counts.values()) == 0:
+            why = "no problem has both an approved and a rejected trace to pair" if dpo else ""
+            raise ExportError(f"Nothing to export: {why or 'no record was written'}.")
+
+        files = [
+            {"split": name, "name": f"{name}.jsonl", "records": counts[name],
+             "bytes": temporary[name].stat().st_size, "sha256": hashes[name].hexdigest()}
+            for name in splits
+        ]  # fmt: skip
+        manifest = {
+            "format": fmt, "style": style, "system": system, "splits": splits, "seed": seed,
+            "filters": {k: (str(v) if v is not None else None) for k, v in sorted(filters.items())},
+            "counts": counts, "files": files, "prompt_versions": sorted(prompts),
+            "models": sorted(models), "endpoints": sorted(endpoints),
+            "platform_version": PLATFORM_VERSION,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }  # fmt: skip
+        manifest["filters"]["include_simulated"] = bool(filters.get("include_simulated"))
+        extra = {"manifest.json": json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
+                 "README.md": _card(fmt, style, manifest)}  # fmt: skip
+        if fmt != "raw":
+            extra["dataset_info.json"] = json.dumps(_dataset_info(fmt, files), indent=2) + "\n"
+        for name, text in extra.items():
+            (output / f".{name}.partial").write_text(text, encoding="utf-8")
+        for name, path in temporary.items():
+            path.replace(output / f"{name}.jsonl")
+        for name in extra:
+            (output / f".{name}.partial").replace(output / name)
+        return ExportResult(counts=counts, files=files, manifest=manifest)
+    finally:
+        for handle in handles.values():
+            handle.close()
+        for path in [*temporary.values(), *(output / f".{n}.partial" for n in
+                     ("manifest.json", "README.md", "dataset_info.json"))]:  # fmt: skip
+            path.unlink(missing_ok=True)

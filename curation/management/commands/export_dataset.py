@@ -1,0 +1,81 @@
+import sys
+from datetime import UTC, datetime, time
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.dateparse import parse_date
+
+from curation.exports.records import FORMATS, STATUSES, STYLES
+from curation.exports.writer import ExportError, dataset_export, parse_splits
+
+
+def _day(value: str, option: str):
+    day = parse_date(value) if value else None
+    if value and day is None:
+        raise CommandError(f"{option} must be a date like 2026-01-31, got {value!r}.")
+    return datetime.combine(day, time.min, tzinfo=UTC) if day else None
+
+
+class Command(BaseCommand):
+    help = (
+        "Export reviewed traces as training data (JSONL per split, dataset_info.json for "
+        "LLaMA-Factory, manifest.json with checksums, a dataset card)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--format", required=True, choices=FORMATS, dest="fmt")
+        parser.add_argument("--output", required=True, type=Path, help="Folder to write into.")
+        parser.add_argument("--style", default="think-tags", choices=STYLES)
+        parser.add_argument("--system", default="", help="System prompt for every record.")
+        parser.add_argument("--split", default="train=1", help="e.g. train=0.95,test=0.05")
+        parser.add_argument("--seed", type=int, default=0, help="Seed of the split by problem.")
+        parser.add_argument("--force", action="store_true", help="Replace an existing export.")
+        parser.add_argument("--status", default="approved", choices=STATUSES)
+        parser.add_argument("--since", default="", help="Traces created on or after this date.")
+        parser.add_argument("--until", default="", help="Traces created before this date.")
+        parser.add_argument("--source", default="")
+        parser.add_argument("--subject", default="")
+        parser.add_argument("--level", type=int)
+        parser.add_argument("--prompt-version", type=int, help="Prompt version id.")
+        parser.add_argument("--endpoint", default="", help="Endpoint name or id.")
+        parser.add_argument("--model", default="")
+        parser.add_argument("--min-tokens", type=int, default=0)
+        parser.add_argument("--checks-passed", action="store_true",
+                            help="Only traces that no automatic check flagged.")  # fmt: skip
+        parser.add_argument("--include-simulated", action="store_true")
+
+    def handle(self, *args, **options):
+        filters = {
+            "status": options["status"],
+            "since": _day(options["since"], "--since"),
+            "until": _day(options["until"], "--until"),
+            "source": options["source"], "subject": options["subject"],
+            "level": options["level"], "prompt": options["prompt_version"],
+            "endpoint": options["endpoint"], "model": options["model"],
+            "min_tokens": options["min_tokens"], "checks_passed": options["checks_passed"],
+            "include_simulated": options["include_simulated"],
+        }  # fmt: skip
+        on_terminal = sys.stderr.isatty()
+
+        def progress(done: int, total: int) -> None:
+            if on_terminal and (done % 500 == 0 or done == total):
+                width = 30
+                filled = width * done // total
+                bar = "#" * filled + "-" * (width - filled)
+                sys.stderr.write(f"\r[{bar}] {done:,}/{total:,} traces")
+                if done == total:
+                    sys.stderr.write("\n")
+
+        try:
+            result = dataset_export(
+                output=options["output"], fmt=options["fmt"], style=options["style"],
+                system=options["system"], splits=parse_splits(options["split"]),
+                seed=options["seed"], force=options["force"], filters=filters, progress=progress,
+            )  # fmt: skip
+        except ExportError as exc:
+            raise CommandError(str(exc)) from exc
+        except KeyboardInterrupt as exc:
+            raise CommandError("Interrupted: nothing was written.") from exc
+        for file in result.files:
+            self.stdout.write(f"{file['name']}: {file['records']} records, sha256 {file['sha256']}")
+        self.stdout.write(self.style.SUCCESS(f"Exported to {options['output']}."))

@@ -1,0 +1,208 @@
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from curation import services
+from tests.factories import AnnotationFactory, ProblemFactory, TraceFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def approve(trace, reviewer, **edits):
+    services.review_decide(trace_id=trace.pk, reviewer=reviewer, decision="approve", **edits)
+
+
+def reject(trace, reviewer):
+    services.review_decide(trace_id=trace.pk, reviewer=reviewer, decision="reject",
+                           reason="lost_step")  # fmt: skip
+
+
+@pytest.fixture
+def corpus(reviewer_user):
+    """Six problems with an approved trace each; two also have a rejected trace; one
+    approved trace is simulated and one is pending."""
+    approved = []
+    for n in range(6):
+        annotation = AnnotationFactory(problem=ProblemFactory(external_id=f"q{n}"),
+                                       status="submitted")  # fmt: skip
+        trace = TraceFactory(annotation=annotation, thought=f"Hmm, problem {n}. Wait.",
+                             solution=f"So \\boxed{{{n}}}.")  # fmt: skip
+        approve(trace, reviewer_user)
+        approved.append(trace)
+        if n < 2:
+            reject(TraceFactory(annotation=annotation, thought="Bad."), reviewer_user)
+    approve(TraceFactory(is_simulated=True), reviewer_user)
+    TraceFactory()
+    return approved
+
+
+def export(tmp_path, *args, name="out"):
+    out = StringIO()
+    call_command("export_dataset", "--output", str(tmp_path / name), *args, stdout=out,
+                 stderr=StringIO())  # fmt: skip
+    return tmp_path / name
+
+
+def lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_messages_format_with_think_tags_and_metadata(tmp_path, corpus, reviewer_user):
+    username = corpus[0].annotation.annotator.username
+    folder = export(tmp_path, "--format", "messages", "--system", "Think first.")
+    rows = lines(folder / "train.jsonl")
+    assert len(rows) == 6  # approved only; simulated and pending left out
+    roles = [m["role"] for m in rows[0]["messages"]]
+    assert roles == ["system", "user", "assistant"]
+    assistant = rows[0]["messages"][2]["content"]
+    assert assistant.startswith("<think>\nHmm, problem 0. Wait.\n</think>\n\nSo \\boxed{0}.")
+    meta = rows[0]["metadata"]
+    assert meta["problem_id"] == "q0" and meta["review"] == "approved"
+    assert meta["annotator"].startswith("annotator-") and username not in meta["annotator"]
+    assert (
+        meta["reviewers"][0].startswith("reviewer-")
+        and str(reviewer_user.pk) != meta["reviewers"][0]
+    )
+
+
+def test_sharegpt_still_style_and_dataset_info(tmp_path, corpus):
+    folder = export(tmp_path, "--format", "sharegpt", "--style", "still")
+    row = lines(folder / "train.jsonl")[0]
+    assert [t["from"] for t in row["conversations"]] == ["human", "gpt"]
+    assert row["conversations"][1]["value"].startswith("<|begin_of_thought|>")
+    info = json.loads((folder / "dataset_info.json").read_text())
+    assert info["journey_train"]["formatting"] == "sharegpt"
+    assert info["journey_train"]["columns"]["messages"] == "conversations"
+
+
+def test_alpaca_with_a_reasoning_field(tmp_path, corpus):
+    folder = export(tmp_path, "--format", "alpaca", "--style", "reasoning-field")
+    row = lines(folder / "train.jsonl")[0]
+    assert set(row) >= {"instruction", "input", "output", "system", "reasoning"}
+    assert row["output"] == "So \\boxed{0}." and row["reasoning"] == "Hmm, problem 0. Wait."
+    info = json.loads((folder / "dataset_info.json").read_text())
+    assert info["journey_train"]["columns"]["response"] == "output"
+
+
+def test_dpo_pairs_approved_and_rejected_traces_of_a_problem(tmp_path, corpus):
+    folder = export(tmp_path, "--format", "dpo")
+    rows = lines(folder / "train.jsonl")
+    assert len(rows) == 2
+    assert rows[0]["chosen"]["from"] == "gpt" and "Bad." in rows[0]["rejected"]["value"]
+    info = json.loads((folder / "dataset_info.json").read_text())
+    assert info["journey_train"]["ranking"] is True
+
+
+def test_raw_format_keeps_every_field(tmp_path, corpus):
+    row = lines(export(tmp_path, "--format", "raw") / "train.jsonl")[0]
+    assert set(row) == {"trace", "annotation", "problem", "review"}
+    assert row["problem"]["reference_answer"] and "checks" in row["trace"]
+    assert row["annotation"]["annotator"].startswith("annotator-")
+
+
+def test_an_edit_is_what_gets_exported(tmp_path, reviewer_user):
+    trace = TraceFactory()
+    approve(trace, reviewer_user, edited_thought="Edited thought.")
+    row = lines(export(tmp_path, "--format", "alpaca") / "train.jsonl")[0]
+    assert row["output"].startswith("<think>\nEdited thought.\n</think>")
+
+
+def test_same_database_same_bytes_and_a_manifest(tmp_path, corpus):
+    first = export(tmp_path, "--format", "messages", "--split", "train=0.5,test=0.5", name="a")
+    second = export(tmp_path, "--format", "messages", "--split", "train=0.5,test=0.5", name="b")
+    for name in ("train.jsonl", "test.jsonl", "dataset_info.json", "README.md"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    manifest = json.loads((first / "manifest.json").read_text())
+    assert sum(manifest["counts"].values()) == 6
+    assert {f["name"] for f in manifest["files"]} == {"train.jsonl", "test.jsonl"}
+    import hashlib
+
+    for file in manifest["files"]:
+        assert hashlib.sha256((first / file["name"]).read_bytes()).hexdigest() == file["sha256"]
+    assert manifest["filters"]["include_simulated"] is False
+    assert manifest["prompt_versions"] == ["journey v1"] and manifest["platform_version"]
+
+
+def test_splits_never_share_a_problem(tmp_path, corpus):
+    folder = export(tmp_path, "--format", "messages", "--status", "any", "--split",
+                    "train=0.6,test=0.4", "--seed", "7")  # fmt: skip
+    problems = {
+        split: {r["metadata"]["problem_id"] for r in lines(folder / f"{split}.jsonl")}
+        for split in ("train", "test")
+    }
+    assert problems["train"] and problems["test"]
+    assert problems["train"].isdisjoint(problems["test"])
+
+
+def test_simulated_traces_only_on_request(tmp_path, corpus):
+    assert len(lines(export(tmp_path, "--format", "messages", "--include-simulated",
+                            name="sim") / "train.jsonl")) == 7  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "messages", "--split", "train=0.9"], "add up to 1"),
+        (["--format", "messages", "--split", "train"], "not name=fraction"),
+        (["--format", "messages", "--since", "yesterday"], "must be a date"),
+        (["--format", "messages", "--source", "nowhere"], "Nothing to export"),
+    ],
+)
+def test_bad_options_give_clear_errors(tmp_path, corpus, args, message):
+    with pytest.raises(CommandError, match=message):
+        export(tmp_path, *args)
+    assert not (tmp_path / "out" / "train.jsonl").exists()
+
+
+def test_refuses_to_overwrite_without_force(tmp_path, corpus):
+    export(tmp_path, "--format", "messages")
+    with pytest.raises(CommandError, match="--force"):
+        export(tmp_path, "--format", "messages")
+    export(tmp_path, "--format", "messages", "--force")
+
+
+def test_an_unwritable_folder_is_reported(tmp_path, corpus):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(CommandError, match="Cannot create"):
+        call_command("export_dataset", "--format", "messages", "--output", str(blocker / "sub"))
+
+
+def test_an_interrupted_export_leaves_no_file(tmp_path, corpus, monkeypatch):
+    from curation.exports import records
+
+    calls = []
+
+    def explode(trace, **kwargs):
+        calls.append(trace)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return {"x": 1}
+
+    monkeypatch.setattr(records, "record", explode)
+    with pytest.raises(CommandError, match="Interrupted"):
+        export(tmp_path, "--format", "messages")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["messages", "sharegpt"])
+def test_files_load_with_hugging_face_datasets(tmp_path, corpus, fmt, monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    from datasets import load_dataset
+
+    folder = export(tmp_path, "--format", fmt, "--system", "Think step by step.")
+    dataset = load_dataset("json", data_files=str(folder / "train.jsonl"),
+                           cache_dir=str(tmp_path / "cache"), split="train")  # fmt: skip
+    assert len(dataset) == 6
+    for row in dataset:
+        if fmt == "messages":
+            roles = [m["role"] for m in row["messages"] if m["role"] != "system"]
+            assert roles == ["user", "assistant"] * (len(roles) // 2)
+        else:
+            speakers = [t["from"] for t in row["conversations"]]
+            assert speakers == ["human", "gpt"] * (len(speakers) // 2)
+            assert row["system"] == "Think step by step."
