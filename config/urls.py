@@ -8,6 +8,7 @@ from annotator import api_annotations
 from annotator.views import problems as problem_views
 from annotator.views import workspace
 from curation import api as curation_api
+from curation import api_exports
 from curation import views as curation_views
 from expansion import api as expansion_api
 from expansion import views as expansion_views
@@ -17,6 +18,7 @@ router.include_format_suffixes = False
 router.register("problems", annotator_api.ProblemViewSet, basename="problem")
 router.register("annotations", api_annotations.AnnotationViewSet, basename="annotation")
 router.register("traces", expansion_api.TraceViewSet, basename="trace")
+router.register("exports", api_exports.ExportViewSet, basename="export")
 
 api_urlpatterns = [
     path("auth/token/", annotator_api.TokenView.as_view(), name="token"),
@@ -48,6 +50,10 @@ urlpatterns = [
     path("review/<int:trace_id>/", curation_views.review, name="review-trace"),
     path("review/<int:trace_id>/decide/", curation_views.decide, name="review-decide"),
     path("review/<int:trace_id>/best/", curation_views.pick_best, name="review-best"),
+    path("exports/", curation_views.exports, name="exports"),
+    path(
+        "exports/<int:export_id>/download/", curation_views.export_download, name="export-download"
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/", include((api_urlpatterns, "api"))),

@@ -95,3 +95,43 @@ class ReviewDecision(models.Model):
     @property
     def edited(self) -> bool:
         return bool(self.thought_after or self.solution_after)
+
+
+class Export(models.Model):
+    """One run of the dataset export, started from the UI or the API."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    format = models.CharField(max_length=16)
+    style = models.CharField(max_length=20, default="think-tags")
+    system = models.TextField(blank=True)
+    split = models.CharField(max_length=200, default="train=1")
+    seed = models.IntegerField(default=0)
+    filters = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    counts = models.JSONField(default=dict, blank=True)
+    files = models.JSONField(default=list, blank=True)
+    manifest = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                   related_name="+")  # fmt: skip
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Export {self.pk} ({self.format}, {self.status})"
+
+    @property
+    def folder(self):
+        return settings.VAR_DIR / "exports" / str(self.pk)
+
+    @property
+    def archive(self):
+        return self.folder.with_suffix(".zip")

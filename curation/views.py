@@ -143,3 +143,39 @@ def pick_best(request, trace_id: int):
     else:
         messages.success(request, f"Trace #{trace.pk} is now ranked first of its annotation.")
     return redirect("review-trace", trace.pk)
+
+
+@role_required(Role.ADMIN)
+def exports(request):
+    """Start an export (format, style, filters) and see past ones with their checksums."""
+    from .api_exports import ExportRequestSerializer, start_from
+    from .models import Export
+
+    errors = {}
+    if request.method == "POST":
+        data = {key: value for key, value in request.POST.items() if value != ""}
+        form = ExportRequestSerializer(data=data)
+        if form.is_valid():
+            export = start_from(dict(form.validated_data), request.user)
+            messages.success(request, f"Export {export.pk} queued; it runs on a worker.")
+            return redirect("exports")
+        errors = form.errors
+    return render(request, "curation/exports.html", {
+        "exports": Export.objects.all()[:50], "errors": errors, "post": request.POST,
+        "formats": ["messages", "sharegpt", "alpaca", "dpo", "raw"],
+        "styles": ["think-tags", "still", "reasoning-field"],
+    })  # fmt: skip
+
+
+@require_GET
+@role_required(Role.ADMIN)
+def export_download(request, export_id: int):
+    from django.http import FileResponse
+
+    from .models import Export
+
+    export = Export.objects.filter(pk=export_id, status=Export.Status.SUCCEEDED).first()
+    if export is None or not export.archive.exists():
+        raise Http404("No files for this export.")
+    return FileResponse(export.archive.open("rb"), as_attachment=True,
+                        filename=f"export-{export.pk}.zip")  # fmt: skip

@@ -32,6 +32,18 @@ class ExportResult:
     manifest: dict = field(default_factory=dict)
 
 
+def parse_day(value, option: str):
+    """'2026-01-31' -> midnight UTC of that day; ExportError when it is not a date."""
+    from django.utils.dateparse import parse_date
+
+    if not value:
+        return None
+    day = parse_date(str(value))
+    if day is None:
+        raise ExportError(f"{option} must be a date like 2026-01-31, got {value!r}.")
+    return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+
+
 def parse_splits(text: str) -> dict[str, float]:
     """'train=0.95,test=0.05' -> {'train': 0.95, 'test': 0.05}, checked."""
     splits: dict[str, float] = {}

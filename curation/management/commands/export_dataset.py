@@ -1,19 +1,17 @@
 import sys
-from datetime import UTC, datetime, time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils.dateparse import parse_date
 
 from curation.exports.records import FORMATS, STATUSES, STYLES
-from curation.exports.writer import ExportError, dataset_export, parse_splits
+from curation.exports.writer import ExportError, dataset_export, parse_day, parse_splits
 
 
 def _day(value: str, option: str):
-    day = parse_date(value) if value else None
-    if value and day is None:
-        raise CommandError(f"{option} must be a date like 2026-01-31, got {value!r}.")
-    return datetime.combine(day, time.min, tzinfo=UTC) if day else None
+    try:
+        return parse_day(value, option)
+    except ExportError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 class Command(BaseCommand):

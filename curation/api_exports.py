@@ -1,0 +1,88 @@
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from annotator.roles import HasRole, Role
+
+from .exports.records import FORMATS, STATUSES, STYLES
+from .exports.runs import export_start
+from .exports.writer import ExportError, parse_splits
+from .models import Export
+
+
+class ExportSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Export
+        fields = ["id", "format", "style", "system", "split", "seed", "filters", "status",
+                  "counts", "files", "manifest", "error", "created_at", "finished_at"]  # fmt: skip
+        read_only_fields = fields
+
+
+class ExportRequestSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=FORMATS)
+    style = serializers.ChoiceField(choices=STYLES, default="think-tags")
+    system = serializers.CharField(required=False, allow_blank=True, default="")
+    split = serializers.CharField(default="train=1", help_text="e.g. train=0.95,test=0.05")
+    seed = serializers.IntegerField(default=0)
+    status = serializers.ChoiceField(choices=STATUSES, default="approved")
+    since = serializers.DateField(required=False)
+    until = serializers.DateField(required=False)
+    source = serializers.CharField(required=False, allow_blank=True)
+    subject = serializers.CharField(required=False, allow_blank=True)
+    level = serializers.IntegerField(required=False, min_value=0)
+    prompt = serializers.IntegerField(required=False, min_value=1)
+    endpoint = serializers.CharField(required=False, allow_blank=True)
+    model = serializers.CharField(required=False, allow_blank=True)
+    min_tokens = serializers.IntegerField(required=False, min_value=0)
+    checks_passed = serializers.BooleanField(default=False)
+    include_simulated = serializers.BooleanField(default=False)
+
+    def validate_split(self, value):
+        try:
+            parse_splits(value)
+        except ExportError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+        return value
+
+
+def start_from(data: dict, user) -> Export:
+    options = {key: data.pop(key) for key in ("format", "style", "system", "split", "seed")}
+    for key in ("since", "until"):
+        if data.get(key):
+            data[key] = data[key].isoformat()
+    return export_start(user=user, fmt=options["format"], style=options["style"],
+                        system=options["system"], split=options["split"], seed=options["seed"],
+                        filters=data)  # fmt: skip
+
+
+class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Dataset exports (admins only)."""
+
+    serializer_class = ExportSerializer
+    permission_classes = [HasRole(Role.ADMIN)]
+    queryset = Export.objects.all()
+
+    @extend_schema(request=ExportRequestSerializer, responses={202: ExportSerializer})
+    def create(self, request):
+        data = ExportRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        export = start_from(dict(data.validated_data), request.user)
+        return Response(ExportSerializer(export).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def download(self, request, pk=None):
+        """The export's files as a zip archive."""
+        export = self.get_object()
+        if export.status != Export.Status.SUCCEEDED or not export.archive.exists():
+            return Response({"detail": f"Export {export.pk} has no files ({export.status})."},
+                            status=status.HTTP_404_NOT_FOUND)  # fmt: skip
+        return FileResponse(
+            export.archive.open("rb"),
+            as_attachment=True,
+            filename=f"export-{export.pk}.zip",
+            content_type="application/zip",
+        )
