@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint format browser-deps
+.PHONY: demo test lint format browser-deps fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +30,7 @@ lint: $(VENV)/.installed
 
 format: $(VENV)/.installed
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+# Schemathesis against the live API schema (no 5xx, no response contradicting the schema).
+fuzz: $(VENV)/.installed
+	scripts/fuzz-api $${EXAMPLES:-10}

@@ -1,12 +1,21 @@
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import serializers, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from .forms import ProblemFilterForm
 from .models import Problem
+from .problem_import import ImportFileError, problems_import
 from .roles import HasRole, Role
 from .selectors import ANNOTATION_STATUSES, problem_list
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
 
 class ProblemSerializer(serializers.ModelSerializer):
@@ -43,6 +52,67 @@ class ProblemViewSet(viewsets.ReadOnlyModelViewSet):
         if not form.is_valid():
             raise serializers.ValidationError(form.errors)
         return problem_list(**form.selector_kwargs())
+
+
+class ProblemImportSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="JSONL or CSV with MATH-500 fields, at most 50 MB.")
+    source = serializers.CharField(max_length=100)
+    dry_run = serializers.BooleanField(default=False)
+    skip_invalid = serializers.BooleanField(default=False)
+
+    def validate_file(self, upload):
+        suffix = Path(upload.name).suffix.lower()
+        if suffix not in {".jsonl", ".json", ".ndjson", ".csv"}:
+            raise serializers.ValidationError("Upload a .jsonl or .csv file.")
+        if upload.size > MAX_UPLOAD_BYTES:
+            raise serializers.ValidationError("The file is larger than 50 MB; use the command.")
+        return upload
+
+
+class ImportReportSerializer(serializers.Serializer):
+    rows = serializers.IntegerField()
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+    written = serializers.BooleanField()
+    errors = serializers.ListField(child=serializers.CharField())
+
+
+class ProblemImportView(viewsets.ViewSet):
+    """Import problems from an uploaded file (admins)."""
+
+    permission_classes = [HasRole(Role.ADMIN)]
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": ProblemImportSerializer},
+        responses={200: ImportReportSerializer, 400: ImportReportSerializer},
+    )
+    def create(self, request):
+        data = ProblemImportSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        suffix = Path(upload.name).suffix.lower()
+        with tempfile.NamedTemporaryFile(suffix=suffix, dir=settings.VAR_DIR) as copy:
+            for chunk in upload.chunks():
+                copy.write(chunk)
+            copy.flush()
+            try:
+                report = problems_import(
+                    path=Path(copy.name), source=data.validated_data["source"],
+                    dry_run=data.validated_data["dry_run"],
+                    skip_invalid=data.validated_data["skip_invalid"],
+                )  # fmt: skip
+            except ImportFileError as exc:
+                raise serializers.ValidationError({"file": [str(exc)]}) from exc
+        body = {
+            "rows": report.rows, "created": report.created, "updated": report.updated,
+            "unchanged": report.unchanged, "skipped": report.skipped, "written": report.written,
+            "errors": [str(error) for error in report.errors],
+        }  # fmt: skip
+        failed = report.errors and not data.validated_data["skip_invalid"]
+        return Response(body, status=status.HTTP_400_BAD_REQUEST if failed else status.HTTP_200_OK)
 
 
 class TokenView(ObtainAuthToken):

@@ -5,8 +5,8 @@ from rest_framework.routers import DefaultRouter
 
 from annotator import api as annotator_api
 from annotator import api_annotations
+from annotator.views import accounts, workspace
 from annotator.views import problems as problem_views
-from annotator.views import workspace
 from curation import api as curation_api
 from curation import api_exports
 from curation import views as curation_views
@@ -15,6 +15,7 @@ from expansion import views as expansion_views
 
 router = DefaultRouter()
 router.include_format_suffixes = False
+router.register("problems/import", annotator_api.ProblemImportView, basename="problem-import")
 router.register("problems", annotator_api.ProblemViewSet, basename="problem")
 router.register("annotations", api_annotations.AnnotationViewSet, basename="annotation")
 router.register("traces", expansion_api.TraceViewSet, basename="trace")
@@ -54,6 +55,7 @@ urlpatterns = [
     path(
         "exports/<int:export_id>/download/", curation_views.export_download, name="export-download"
     ),
+    path("accounts/login/", accounts.RateLimitedLoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/", include((api_urlpatterns, "api"))),

@@ -103,3 +103,14 @@ def test_demo_setup_is_safe_to_rerun(settings, tmp_path):
     )
     username, password = line.split()[1], line.split()[3]
     assert authenticate(username=username, password=password) is not None
+
+
+def test_login_attempts_are_rate_limited(client, reviewer_user):
+    for _ in range(10):
+        response = client.post("/accounts/login/", {"username": "rev", "password": "wrong"})
+        assert response.status_code == 200
+    blocked = client.post(
+        "/accounts/login/", {"username": "rev", "password": "correct-horse-battery"}
+    )
+    assert blocked.status_code == 429
+    assert "Too many failed attempts" in blocked.content.decode()

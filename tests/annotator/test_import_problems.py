@@ -193,3 +193,27 @@ def test_imports_in_batches(tmp_path, django_assert_max_num_queries):
         out, _ = run(path, "--source", "bank", "--batch-size", "50")
     assert "250 created" in out
     assert Problem.objects.count() == 250
+
+
+def test_admins_import_by_upload_through_the_api(api_as, admin_user, reviewer_user):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    def upload(name, content, **extra):
+        return {"file": SimpleUploadedFile(name, content), "source": "up", **extra}
+
+    api = api_as(admin_user)
+    good = "".join(json.dumps(row(n)) + "\n" for n in range(3)).encode()
+    response = api.post("/api/problems/import/", upload("bank.jsonl", good), format="multipart")
+    assert response.status_code == 200 and response.json()["created"] == 3
+    bad = good + b'{"problem": "x"}\n'
+    response = api.post("/api/problems/import/", upload("bank.jsonl", bad), format="multipart")
+    assert response.status_code == 400
+    assert "line 4, field 'answer': missing or empty" in response.json()["errors"]
+    response = api.post("/api/problems/import/", upload("bank.exe", good), format="multipart")
+    assert response.status_code == 400 and "jsonl or .csv" in str(response.json()["file"])
+    response = api.post("/api/problems/import/", upload("e.csv", b""), format="multipart")
+    assert response.status_code == 400
+    refused = api_as(reviewer_user).post(
+        "/api/problems/import/", upload("bank.jsonl", good), format="multipart"
+    )
+    assert refused.status_code == 403
