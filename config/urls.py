@@ -4,13 +4,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from annotator import api as annotator_api
-from annotator import api_annotations
+from annotator import api_annotations, api_users
 from annotator.views import accounts, workspace
 from annotator.views import problems as problem_views
 from curation import api as curation_api
 from curation import api_exports
 from curation import views as curation_views
 from expansion import api as expansion_api
+from expansion import api_admin as expansion_api_admin
 from expansion import views as expansion_views
 
 router = DefaultRouter()
@@ -20,6 +21,9 @@ router.register("problems", annotator_api.ProblemViewSet, basename="problem")
 router.register("annotations", api_annotations.AnnotationViewSet, basename="annotation")
 router.register("traces", expansion_api.TraceViewSet, basename="trace")
 router.register("exports", api_exports.ExportViewSet, basename="export")
+router.register("endpoints", expansion_api_admin.LLMEndpointViewSet, basename="endpoint")
+router.register("prompt-versions", expansion_api_admin.PromptVersionViewSet, basename="prompt")
+router.register("users", api_users.UserViewSet, basename="user")
 
 api_urlpatterns = [
     path("auth/token/", annotator_api.TokenView.as_view(), name="token"),

@@ -1,0 +1,55 @@
+"""Admin-only API: LLM endpoints and prompt versions."""
+
+from rest_framework import mixins, serializers, viewsets
+
+from annotator.roles import HasRole, Role
+
+from .models import LLMEndpoint, PromptVersion
+from .prompts import prompt_version_create
+
+
+class LLMEndpointSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LLMEndpoint
+        fields = ["id", "name", "base_url", "model", "api_key_env", "temperature", "top_p",
+                  "max_tokens", "max_in_flight", "requests_per_minute", "tokens_per_minute",
+                  "price_input_per_million", "price_output_per_million", "timeout_seconds",
+                  "is_simulated", "is_active", "created_at"]  # fmt: skip
+        read_only_fields = ["id", "created_at"]
+
+
+class LLMEndpointViewSet(viewsets.ModelViewSet):
+    """LLM endpoints. The key stays in the environment: only its variable's name is here."""
+
+    serializer_class = LLMEndpointSerializer
+    permission_classes = [HasRole(Role.ADMIN)]
+    queryset = LLMEndpoint.objects.order_by("name")
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+
+class PromptVersionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PromptVersion
+        fields = ["id", "name", "version", "system", "granularity", "stepwise_pause",
+                  "explorer_perspective", "invariants", "target_tokens_min", "target_tokens_max",
+                  "content_hash", "is_active", "created_at"]  # fmt: skip
+        read_only_fields = ["id", "version", "content_hash", "created_at"]
+
+
+class PromptVersionViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):  # fmt: skip
+    """Prompt versions are immutable: posting creates the next version of that name."""
+
+    serializer_class = PromptVersionSerializer
+    permission_classes = [HasRole(Role.ADMIN)]
+    queryset = PromptVersion.objects.order_by("name", "-version")
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        active = data.pop("is_active", False)
+        prompt = prompt_version_create(is_active=active, **data)
+        if active:
+            PromptVersion.objects.exclude(pk=prompt.pk).update(is_active=False)
+        serializer.instance = prompt

@@ -1,0 +1,43 @@
+import pytest
+
+from expansion.models import PromptVersion
+from expansion.prompts import prompt_active
+
+pytestmark = pytest.mark.django_db
+
+
+def test_admins_manage_users_and_roles(api_as, admin_user, reviewer_user):
+    api = api_as(admin_user)
+    created = api.post("/api/users/", {"username": "newbie", "role": "annotator",
+                                       "password": "a-Long-pass-123"}, format="json")  # fmt: skip
+    assert created.status_code == 201 and created.json()["roles"] == ["annotator"]
+    assert "password" not in created.json()
+    changed = api.patch(f"/api/users/{created.json()['id']}/", {"role": "reviewer"}, format="json")
+    assert changed.json()["roles"] == ["reviewer"]
+    weak = api.post("/api/users/", {"username": "x", "role": "admin", "password": "123"},
+                    format="json")  # fmt: skip
+    assert weak.status_code == 400 and "password" in weak.json()
+    assert api_as(reviewer_user).get("/api/users/").status_code == 403
+
+
+def test_admins_manage_endpoints_without_keys(api_as, admin_user, reviewer_user):
+    api = api_as(admin_user)
+    deepseek = {"name": "deepseek", "base_url": "https://api.deepseek.com/v1",
+                "model": "deepseek-reasoner", "api_key_env": "DEEPSEEK_API_KEY"}  # fmt: skip
+    created = api.post("/api/endpoints/", deepseek, format="json")
+    assert created.status_code == 201 and created.json()["api_key_env"] == "DEEPSEEK_API_KEY"
+    bad = api.post("/api/endpoints/", {"name": "x", "base_url": "https://a/v1", "model": "m",
+                   "api_key_env": "sk-live-123"}, format="json")  # fmt: skip
+    assert bad.status_code == 400 and "api_key_env" in bad.json()
+    assert api_as(reviewer_user).get("/api/endpoints/").status_code == 403
+
+
+def test_prompt_versions_are_created_never_edited(api_as, admin_user):
+    base = prompt_active()
+    api = api_as(admin_user)
+    fields = {name: getattr(base, name) for name in PromptVersion.CONTENT_FIELDS}
+    created = api.post("/api/prompt-versions/", {**fields, "name": "journey", "granularity": "",
+                       "is_active": True}, format="json")  # fmt: skip
+    assert created.status_code == 201 and created.json()["version"] == 2
+    assert PromptVersion.objects.get(is_active=True).version == 2
+    assert api.patch(f"/api/prompt-versions/{base.pk}/", {"system": "x"}).status_code == 405
