@@ -44,6 +44,7 @@ class ProblemViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = ProblemSerializer
     permission_classes = [HasRole(Role.REVIEWER, Role.ADMIN)]
+    ordering_fields = ["source", "external_id", "subject", "level", "created_at"]
 
     def get_queryset(self):
         if self.action != "list":

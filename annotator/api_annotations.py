@@ -80,6 +80,7 @@ class AnnotationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     serializer_class = AnnotationSerializer
     permission_classes = [HasRole(Role.ANNOTATOR, Role.REVIEWER, Role.ADMIN)]
     http_method_names = ["get", "post", "patch", "head", "options"]
+    ordering_fields = ["updated_at", "created_at", "submitted_at", "status"]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user

@@ -56,6 +56,7 @@ class TraceViewSet(viewsets.ReadOnlyModelViewSet):
     """Expansion jobs and their traces (reviewers and admins)."""
 
     permission_classes = [HasRole(Role.REVIEWER, Role.ADMIN)]
+    ordering_fields = ["created_at", "finished_at", "completion_tokens", "cost", "status"]
 
     def get_serializer_class(self):
         return TraceListSerializer if self.action == "list" else TraceSerializer

@@ -80,3 +80,15 @@ def test_api_lists_and_filters_problems(api_as, admin_user):
     detail = api.get(f"/api/problems/{data['results'][0]['id']}/").json()
     assert detail["subject"] == "Geometry"
     assert api.get("/api/problems/", {"level": "x"}).status_code == 400
+
+
+def test_api_errors_say_what_is_wrong_and_lists_can_be_ordered(api_as, admin_user):
+    ProblemFactory(level=1)
+    ProblemFactory(level=5)
+    api = api_as(admin_user)
+    levels = [
+        p["level"] for p in api.get("/api/problems/", {"ordering": "-level"}).json()["results"]
+    ]
+    assert levels == [5, 1]
+    error = api.get("/api/problems/", {"level": "x"}).json()
+    assert error["detail"] == "Invalid request: level: Enter a whole number." and "level" in error
