@@ -190,11 +190,8 @@ def main():
             if left > args.capacity and (busy or stats["in_flight"]):
                 busy.append(stats["in_flight"])
             if time.monotonic() > next_print:
-                next_print += 10
-                print(
-                    f"  {time.time() - spawned:5.0f} s: {args.jobs - left} finished, "
-                    f"{stats['in_flight']} in flight, {stats['answered_429']} x 429"
-                )
+                next_print, done, flying = next_print + 10, args.jobs - left, stats["in_flight"]
+                print(f"  {time.time() - spawned:4.0f} s: {done} finished, {flying} in flight")
             time.sleep(0.5)
         peak["stop"] = True
         sampler.join()
@@ -260,4 +257,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # the subprocesses were stopped on the way out
+        sys.exit("interrupted")

@@ -1,6 +1,7 @@
 """Every call to an LLM goes through here: the openai SDK, streaming, and error kinds."""
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,13 +51,27 @@ def api_key(endpoint) -> str:
     return value
 
 
+_clients: dict[tuple, openai.OpenAI] = {}
+_clients_lock = threading.Lock()
+
+
 def client_for(endpoint) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=endpoint.base_url,
-        api_key=api_key(endpoint),
-        max_retries=0,  # retries are ours: they must respect the shared limiter
-        timeout=httpx.Timeout(endpoint.timeout_seconds, connect=CONNECT_TIMEOUT),
-    )
+    """One client per endpoint setting in each process, shared by its threads.
+
+    Building a client loads the certificate bundle and a connection pool: tens of
+    milliseconds of CPU that a worker with many requests in flight cannot spend per call.
+    """
+    key = (endpoint.base_url, api_key(endpoint), endpoint.timeout_seconds)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = openai.OpenAI(
+                base_url=endpoint.base_url,
+                api_key=key[1],
+                max_retries=0,  # retries are ours: they must respect the shared limiter
+                timeout=httpx.Timeout(endpoint.timeout_seconds, connect=CONNECT_TIMEOUT),
+            )
+        return client
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:
