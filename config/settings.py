@@ -158,6 +158,9 @@ LLM_SIMULATOR_URL = env("LLM_SIMULATOR_URL", "http://127.0.0.1:8808/v1")
 EXPANSION_SAMPLES = envint("EXPANSION_SAMPLES", 1)  # traces queued per submitted annotation
 EXPANSION_MAX_ATTEMPTS = envint("EXPANSION_MAX_ATTEMPTS", 5)
 EXPANSION_HEARTBEAT_STALE_SECONDS = envint("EXPANSION_HEARTBEAT_STALE_SECONDS", 120)
+# A job queued this long is sent again (its message may sit unacknowledged with a dead
+# worker until the broker's visibility timeout); a duplicate message is harmless.
+EXPANSION_REQUEUE_QUEUED_AFTER_SECONDS = envint("EXPANSION_REQUEUE_QUEUED_AFTER_SECONDS", 900)
 REVIEW_APPROVALS_REQUIRED = envint("REVIEW_APPROVALS_REQUIRED", 1)
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -276,8 +276,10 @@ def trace_cancel(*, trace_id: int) -> bool:
     )
 
 
-def traces_stalled(*, queued_after_seconds: int = 900) -> list[int]:
+def traces_stalled(*, queued_after_seconds: int | None = None) -> list[int]:
     """Jobs to send again: running without a heartbeat, or queued for very long."""
+    if queued_after_seconds is None:
+        queued_after_seconds = settings.EXPANSION_REQUEUE_QUEUED_AFTER_SECONDS
     now = timezone.now()
     stale = now - timezone.timedelta(seconds=HEARTBEAT_STALE_SECONDS)
     old = now - timezone.timedelta(seconds=queued_after_seconds)

@@ -64,9 +64,12 @@ def stop(worker: subprocess.Popen, sig=signal.SIGTERM) -> str:
 
 
 def test_a_worker_expands_a_batch_and_survives_being_killed(
-    submitted, endpoint, simulator, monkeypatch
+    submitted, endpoint, simulator, monkeypatch, settings
 ):
     monkeypatch.setattr(services, "HEARTBEAT_STALE_SECONDS", 3)
+    # Messages the killed worker had reserved come back only after the broker's visibility
+    # timeout; the periodic task sends long-queued jobs again (here after 5 s, not 15 min).
+    settings.EXPANSION_REQUEUE_QUEUED_AFTER_SECONDS = 5
     simulator.configure(seconds_per_token=0.004, target_tokens=400)  # about 1.6 s per answer
     traces = services.traces_request(annotation=submitted, endpoint=endpoint, samples=8, extra=True)
     worker = start_worker()
