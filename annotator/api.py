@@ -2,7 +2,12 @@ import tempfile
 from pathlib import Path
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import serializers, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.parsers import MultiPartParser
@@ -88,7 +93,13 @@ class ProblemImportView(viewsets.ViewSet):
 
     @extend_schema(
         request={"multipart/form-data": ProblemImportSerializer},
-        responses={200: ImportReportSerializer, 400: ImportReportSerializer},
+        responses={
+            200: ImportReportSerializer,
+            400: OpenApiResponse(
+                description="Field errors, or an import report whose `errors` name every bad "
+                "row (line, field, reason); nothing was imported."
+            ),
+        },
     )
     def create(self, request):
         data = ProblemImportSerializer(data=request.data)

@@ -58,13 +58,13 @@ class AnnotationSubmitSerializer(serializers.Serializer):
 
 class ConflictSerializer(serializers.Serializer):
     detail = serializers.CharField()
-    current = AnnotationSerializer()
+    current = AnnotationSerializer(required=False, help_text="Absent when it was submitted.")
 
 
 class SubmitErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
-    code = serializers.CharField()
-    errors = serializers.ListField(child=serializers.CharField())
+    code = serializers.CharField(required=False)
+    errors = serializers.ListField(child=serializers.CharField(), required=False)
 
 
 def _conflict(exc: services.VersionConflict) -> Response:
@@ -147,7 +147,13 @@ class AnnotationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     @extend_schema(
         request=AnnotationSubmitSerializer,
-        responses={200: AnnotationSerializer, 400: SubmitErrorSerializer},
+        responses={
+            200: AnnotationSerializer,
+            400: OpenApiResponse(
+                response=SubmitErrorSerializer,
+                description="Why it cannot be submitted (`code` and `errors`), or field errors.",
+            ),
+        },
     )
     @action(detail=True, methods=["post"])
     def submit(self, request, pk=None):
