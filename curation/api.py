@@ -13,6 +13,7 @@ from . import services
 from .models import Decision, Reason
 from .selectors import CHECK_FILTERS, review_queue
 
+MAX_ID = 2**63 - 1
 QUEUE_PARAMETERS = [
     OpenApiParameter("checks", str, many=True, enum=list(CHECK_FILTERS),
                      description="Only traces flagged by all of these checks."),
@@ -31,10 +32,10 @@ class QueueFilterSerializer(serializers.Serializer):
     checks = serializers.ListField(child=serializers.ChoiceField(choices=list(CHECK_FILTERS)),
                                    required=False)  # fmt: skip
     subject = serializers.CharField(required=False, allow_blank=True)
-    level = serializers.IntegerField(required=False, min_value=0)
-    endpoint = serializers.IntegerField(required=False, min_value=1)
-    prompt = serializers.IntegerField(required=False, min_value=1)
-    annotator = serializers.IntegerField(required=False, min_value=1)
+    level = serializers.IntegerField(required=False, min_value=0, max_value=32767)
+    endpoint = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    prompt = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    annotator = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     since = serializers.DateField(required=False)
     until = serializers.DateField(required=False)
     q = serializers.CharField(required=False, allow_blank=True, max_length=200)

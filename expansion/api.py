@@ -40,6 +40,7 @@ class TraceSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+MAX_ID = 2**63 - 1
 FILTERS = {"status": "status", "annotation": "annotation_id", "endpoint": "endpoint_id",
            "prompt": "prompt_id"}  # fmt: skip
 
@@ -73,8 +74,8 @@ class TraceViewSet(viewsets.ReadOnlyModelViewSet):
                 continue
             if param == "status" and value not in Trace.Status.values:
                 errors[param] = f"Must be one of {', '.join(Trace.Status.values)}."
-            elif param != "status" and not value.isdigit():
-                errors[param] = "Must be a whole number (an id)."
+            elif param != "status" and not (value.isdigit() and int(value) <= MAX_ID):
+                errors[param] = "Must be an id (a whole number)."
             else:
                 traces = traces.filter(**{field: value})
         if errors:

@@ -19,7 +19,7 @@ def trace_list(request):
     if wanted in Trace.Status.values:
         traces = traces.filter(status=wanted)
     annotation = request.GET.get("annotation", "")
-    if annotation.isdigit():
+    if annotation.isdigit() and len(annotation) < 19:
         traces = traces.filter(annotation_id=annotation)
     page = Paginator(traces.order_by("-created_at", "-pk"), TRACES_PER_PAGE).get_page(
         request.GET.get("page")

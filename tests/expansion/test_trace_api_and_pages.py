@@ -80,3 +80,10 @@ def test_every_page_says_when_the_endpoint_is_simulated(client_as, reviewer_user
     assert "simulated endpoint" in client_as(reviewer_user).get("/").content.decode()
     settings.LLM_BASE_URL, settings.LLM_MODEL = "http://127.0.0.1:9/v1", "m"
     assert "simulated endpoint" not in client_as(reviewer_user).get("/").content.decode()
+
+
+def test_huge_ids_in_filters_are_refused_not_crashed(api_as, reviewer_user, client_as):
+    huge = "796770410482196545536"
+    assert api_as(reviewer_user).get("/api/traces/", {"annotation": huge}).status_code == 400
+    assert api_as(reviewer_user).get("/api/review-queue/", {"endpoint": huge}).status_code == 400
+    assert client_as(reviewer_user).get("/traces/", {"annotation": huge}).status_code == 200
