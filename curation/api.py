@@ -68,7 +68,11 @@ class ReviewQueueView(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        return review_queue(reviewer=self.request.user, **queue_filters(self.request.query_params))
+        traces = review_queue(
+            reviewer=self.request.user, **queue_filters(self.request.query_params)
+        )
+        # The list serializer returns none of the long texts: do not read them.
+        return traces.defer("thought", "solution", "reasoning", "content", "request", "response")
 
 
 class ReviewSerializer(serializers.Serializer):

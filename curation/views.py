@@ -25,20 +25,27 @@ def queue(request):
     except ValidationError as exc:
         messages.error(request, f"Some filters were ignored: {exc.detail}")
         filters = {}
+    chosen = filters.get("checks", [])
     traces = review_queue(reviewer=request.user, **filters)
     without_checks = review_queue(
         reviewer=request.user, **{k: v for k, v in filters.items() if k != "checks"}
     )
+    # One aggregate gives the badge counts and the paginator's count.
     counts = without_checks.aggregate(
         total=Count("pk"),
+        matching=Count("pk", filter=Q(**{CHECK_FILTERS[name]: True for name in chosen}))
+        if chosen
+        else Count("pk"),
         **{name: Count("pk", filter=Q(**{field: True})) for name, field in CHECK_FILTERS.items()},
     )
-    page = Paginator(
+    paginator = Paginator(
         traces.select_related(
             "annotation__problem", "annotation__annotator", "endpoint", "prompt"
         ).defer("thought", "solution", "reasoning", "content", "request", "response"),
         PER_PAGE,
-    ).get_page(request.GET.get("page"))
+    )
+    paginator.count = counts["matching"]
+    page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "curation/queue.html", {

@@ -173,6 +173,12 @@ class Trace(models.Model):
             models.Index(fields=["endpoint", "status"], name="trace_endpoint_status_idx"),
             models.Index(fields=["prompt", "status"], name="trace_prompt_status_idx"),
             models.Index(fields=["status", "heartbeat_at"], name="trace_status_heartbeat_idx"),
+            # The review queue: succeeded traces, oldest first.
+            models.Index(
+                fields=["created_at", "id"],
+                name="trace_queue_idx",
+                condition=models.Q(status="succeeded"),
+            ),
         ]
 
     def __str__(self) -> str:
