@@ -1,0 +1,280 @@
+"""Review queue at scale: server time and queries per page at 1,000 and 100,000 traces.
+
+Creates a fresh PostgreSQL database (``bench_review``, dropped first), migrates it and seeds
+50 annotators, 1 reviewer, 5,000 problems (7 subjects, levels 1-5), 2 submitted annotations
+per problem, the active prompt version and 2 endpoints. Traces are added with COPY up to each
+of ``--sizes`` in turn: 90 % succeeded (else failed or queued), a 3-6 KB thought (40 % say
+"Wait"), content, request and response filled as the engine fills them, checks JSON matching
+random flag_* columns (10-20 % each), created_at spread over a year; 30 % get a review row
+(pending, approved or rejected). ``VACUUM ANALYZE`` follows each phase.
+
+At each size the page ``/review/`` and the API ``GET /api/review-queue/`` are requested
+in-process with Django's test Client, logged in as the reviewer, without and with each filter:
+``--reps`` requests after 3 warm-ups (fewer, at least 5, past ``--budget`` seconds). Printed:
+p50/p95 of the wall time of ``client.get`` (middleware, queries, rendering), the median summed
+SQL time and the queries per request (``CaptureQueriesContext``: session, user and roles
+included). Targets: p95 < 100 ms, at most 10 queries, the same count at every size (a change
+is flagged). Then EXPLAIN (ANALYZE, BUFFERS) of the slowest query of the ``--explain``
+slowest cases at the largest size. Figures are printed, never asserted.
+
+    .venv/bin/python bench/review_queue.py [--sizes 1000,100000] [--reps 30] [--explain 1]
+"""
+
+import argparse
+import json
+import math
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+PG, DB = "postgres://postgres@127.0.0.1:5432/", "bench_review"
+SUBJECTS = ["Algebra", "Intermediate Algebra", "Prealgebra", "Geometry", "Number Theory",
+            "Counting & Probability", "Precalculus"]  # fmt: skip
+PLAIN = """Let me write down what we know: {a}x + {b} = {c}.
+Subtracting {b} from both sides gives {a}x = {d}, so x should be {d}/{a}.
+So far we have x = {e}; next, let me check it against the original equation.
+Hmm, what if I try x = {a} instead? Alternatively, factor it as (x - {a})(x + {b}).
+Let me verify the arithmetic once more: {a} + {b} = {g}, and {g} - {b} = {a}.
+By the Pythagorean theorem the hypotenuse squared is {a}^2 + {b}^2 = {i}.
+Let me take stock: the equation is linear, so there is exactly one solution.""".splitlines()
+WAIT = """Wait, that can't be right: {a} + {a} is {j}, not {k}.
+Wait. I dropped a factor of {a} in the last step, so let me redo it.""".splitlines()
+COLUMNS = ("annotation_id, annotation_version, record, prompt_id, endpoint_id, params, "
+           "sample_index, idempotency_key, is_simulated, status, attempts, error_kind, "
+           "error_message, run_id, progress_tokens, request, response, content, reasoning, "
+           "thought, solution, finish_reason, model_reported, prompt_tokens, "
+           "completion_tokens, cost, latency_ms, checks, flag_answer_mismatch, "
+           "flag_low_coverage, flag_too_short, flag_leakage, flag_truncated, created_at, "
+           "started_at, finished_at")  # fmt: skip
+
+
+def thought_text(rng: random.Random, wait: bool) -> str:
+    paragraphs, size = [], rng.randint(3000, 6000)
+    while size > 0:
+        lines = []
+        for _ in range(rng.randint(3, 5)):
+            a, b, c = rng.randint(2, 99), rng.randint(2, 99), rng.randint(100, 9999)
+            pool = WAIT if wait and rng.random() < 0.08 else PLAIN
+            lines.append(rng.choice(pool).format(
+                a=a, b=b, c=c, d=c - b, e=(c - b) / a, g=a + b, i=a * a + b * b, j=2 * a,
+                k=2 * a + 1))  # fmt: skip
+        paragraphs.append(" ".join(lines))
+        size -= len(paragraphs[-1]) + 2
+    return "\n\n".join(paragraphs)
+
+
+def seed_base(rng: random.Random) -> dict:
+    """Users, problems, annotations, prompt, endpoints; the ids the cases and traces need."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
+    from django.contrib.auth.models import Group
+
+    from annotator.models import Annotation, Problem
+    from annotator.roles import Role
+    from expansion.models import LLMEndpoint
+    from expansion.prompts import build_messages, prompt_active
+
+    user_model, unusable = get_user_model(), UNUSABLE_PASSWORD_PREFIX
+    names = [f"annotator{i:02}" for i in range(50)] + ["reviewer"]
+    users = user_model.objects.bulk_create(user_model(username=n, password=unusable) for n in names)
+    for user in users:
+        role = Role.REVIEWER if user is users[-1] else Role.ANNOTATOR
+        user.groups.add(Group.objects.get(name=role))
+    problems = Problem.objects.bulk_create(
+        Problem(source="bench", external_id=f"p{i:05}", statement=f"Solve ${i}x + 1 = 0$.",
+                reference_answer="4", subject=rng.choice(SUBJECTS), level=rng.randint(1, 5))
+        for i in range(5000))  # fmt: skip
+    steps = [{"kind": k, "text": f"{k} text", "notes": []} for k in ("attempt", "correction")]
+    annotations = Annotation.objects.bulk_create(
+        Annotation(problem=p, annotator=annotator, status="submitted", steps=steps,
+                   final_answer="4", submitted_at=datetime.now(UTC))
+        for p in problems for annotator in rng.sample(users[:-1], 2))  # fmt: skip
+    prompt = prompt_active()
+    endpoints = [LLMEndpoint.objects.create(name=f"bench-{i}", base_url="http://127.0.0.1:9/v1",
+                                            model=f"model-{i}") for i in range(2)]  # fmt: skip
+    record = {"steps": steps, "final_answer": "4"}
+    messages = build_messages(prompt, problem_statement="Solve $x + 1 = 0$.", record=record)
+    return {"reviewer": users[-1], "annotator": users[0].pk, "prompt": prompt.pk,
+            "endpoints": [e.pk for e in endpoints], "record": json.dumps(record),
+            "annotations": [a.pk for a in annotations], "messages": messages}  # fmt: skip
+
+
+def seed_traces(base: dict, rng: random.Random, start: int, count: int) -> None:
+    from django.db import connection
+
+    now = datetime.now(UTC)
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor:
+        with cursor.copy(f"COPY expansion_trace ({COLUMNS}) FROM STDIN") as copy:
+            for n in range(start, start + count):
+                status = rng.choices(["succeeded", "failed", "queued"], [90, 5, 5])[0]
+                flags = [rng.random() < p for p in (0.15, 0.2, 0.12, 0.1, 0.1)]
+                thought = thought_text(rng, wait=rng.random() < 0.4)
+                solution = f"So $x = {n % 97}$, and the answer is $\\boxed{{{n % 97}}}$."
+                content = f"<|begin_of_thought|>\n{thought}\n<|end_of_thought|>\n\n{solution}"
+                tokens = len(content) // 4
+                checks = {"completion_tokens": tokens, "target_min": 1500, "too_short": flags[2],
+                          "matches_reference": not flags[0], "boxed_answer": str(n % 97),
+                          "coverage_mean": 0.6 if flags[1] else 1.0, "markers": {"wait": 3},
+                          "leakage": ["the record"] if flags[3] else [],
+                          "truncated": flags[4]}  # fmt: skip
+                response = {"id": f"chatcmpl-{n}", "choices": [{"message": {"content": content}}],
+                            "usage": {"completion_tokens": tokens}}  # fmt: skip
+                created = now - timedelta(seconds=rng.uniform(0, 365 * 86400))
+                copy.write_row((
+                    rng.choice(base["annotations"]), 1, base["record"], base["prompt"],
+                    rng.choices(base["endpoints"], [7, 3])[0], '{"model": "model"}', n % 4,
+                    f"bench-{n:09}", False, status, 1,
+                    "" if status == "succeeded" else "server_error", "", "", tokens,
+                    json.dumps({"messages": base["messages"], "model": "model"}),
+                    json.dumps(response), content, "", thought, solution, "stop", "model",
+                    900, tokens, 0.01, 20000, json.dumps(checks), *flags, created,
+                    created, created + timedelta(seconds=20),
+                ))  # fmt: skip
+        cursor.execute(
+            "INSERT INTO curation_tracereview (trace_id, status, approvals, edited_thought, "
+            "edited_solution, decided_at) SELECT t.id, (ARRAY['pending', 'approved', "
+            "'rejected'])[t.id % 10 + 1], 0, '', '', now() FROM expansion_trace t WHERE "
+            "t.status = 'succeeded' AND t.id % 10 < 3 AND NOT EXISTS "
+            "(SELECT 1 FROM curation_tracereview r WHERE r.trace_id = t.id)"
+        )
+        cursor.execute("VACUUM ANALYZE expansion_trace, curation_tracereview, annotator_annotation")
+
+
+def measure(client, path: str, params: dict, reps: int, budget: float) -> dict:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    times, sql, counts, deadline = [], [], set(), time.monotonic() + budget
+    for i in range(reps + 3):
+        if i >= 8 and time.monotonic() > deadline:
+            break  # a very slow case: at least 5 measured requests, then stop
+        with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
+            response = client.get(path, params)
+            elapsed = time.perf_counter() - started
+        if response.status_code != 200:
+            sys.exit(f"{path} {params}: {response.status_code} {response.content[:300]!r}")
+        if i >= 3:
+            times.append(elapsed * 1e3)
+            sql.append(sum(float(q["time"]) for q in queries.captured_queries) * 1e3)
+            counts.add(len(queries))
+    times.sort()
+    r = {"p50": statistics.median(times), "sql": statistics.median(sql), "n": len(times),
+         "p95": times[min(len(times) - 1, math.ceil(0.95 * len(times)) - 1)],
+         "queries": max(counts), "captured": list(queries.captured_queries),
+         "count": response.json()["count"] if path.startswith("/api/") else None}  # fmt: skip
+    r["cell"] = (f"{r['p50']:7.1f}ms {r['p95']:6.0f}ms {r['sql']:6.0f}ms {r['queries']:>2}"
+                 + ("*" if len(counts) > 1 else " "))  # fmt: skip
+    return r
+
+
+def cases(base: dict, pending: int) -> list:
+    since = datetime.now(UTC).date() - timedelta(days=100)
+    deep = {kind: str(min(200, math.ceil(pending / n))) for kind, n in (("html", 25), ("api", 50))}
+    return [
+        ("no filter", {}),
+        ("checks=answer_mismatch", {"checks": "answer_mismatch"}),
+        ("checks=leakage+too_short", {"checks": ["leakage", "too_short"]}),
+        ("subject=Algebra&level=3", {"subject": "Algebra", "level": "3"}),
+        ("endpoint=<2nd>", {"endpoint": str(base["endpoints"][1])}),
+        ("prompt=<active>", {"prompt": str(base["prompt"])}),
+        ("annotator=<one of 50>", {"annotator": str(base["annotator"])}),
+        ("since/until (14 days)", {"since": str(since), "until": str(since + timedelta(14))}),
+        ("q=wait", {"q": "wait"}),
+        ("page 2", {"page": "2"}),
+        ("page 200 (or last)", {"page": deep}),
+    ]
+
+
+def run_size(client, base: dict, size: int, pending: int, args, results: dict) -> None:
+    print(f"{'case':26}|{'page p50':>9} {'p95':>8} {'sql':>8}  q |{'api p50':>9} {'p95':>8} "
+          f"{'sql':>8}  q |{'matching':>9}")  # fmt: skip
+    for label, params in cases(base, pending):
+        row = {}
+        for kind, path in (("html", "/review/"), ("api", "/api/review-queue/")):
+            query = {k: v[kind] if isinstance(v, dict) else v for k, v in params.items()}
+            r = measure(client, path, query, args.reps, args.budget)
+            row[kind] = results[size, label, kind] = r
+        n = min(row["html"]["n"], row["api"]["n"])
+        name = label + (f" [n={n}]" if n < args.reps else "")
+        print(f"{name:26}|{row['html']['cell']}|{row['api']['cell']}|{row['api']['count']:>9,}")
+    mine = {k: v for k, v in results.items() if k[0] == size}
+    slow = [f"{k[1]} ({k[2]}, {v['p95']:.0f} ms)" for k, v in mine.items() if v["p95"] >= 100]
+    many = [f"{k[1]} ({k[2]}, {v['queries']})" for k, v in mine.items() if v["queries"] > 10]
+    print(f"p95 < 100 ms: {'holds' if not slow else 'MISSED: ' + '; '.join(slow)}")
+    print(f"<= 10 queries per page: {'holds' if not many else 'MISSED: ' + '; '.join(many)}")
+
+
+def report(results: dict, sizes: list, explain: int) -> None:
+    from django.db import connection
+
+    print("(sql = median summed query time; * = the query count varied between repetitions, "
+          "the maximum is shown; [n=] = fewer repetitions: over --budget)")  # fmt: skip
+    differ = [f"{label} ({kind}): " + ", ".join(
+        f"{results[s, label, kind]['queries']} at {s:,}" for s in sizes)
+        for (size, label, kind) in results if size == sizes[0]
+        if len({results[s, label, kind]["queries"] for s in sizes}) > 1]  # fmt: skip
+    print(f"\nsame query count at {', '.join(f'{s:,}' for s in sizes)} traces: "
+          + ("yes" if not differ else "NO: " + "; ".join(differ)))  # fmt: skip
+    largest = sorted(((v["p95"], k) for k, v in results.items() if k[0] == sizes[-1]),
+                     reverse=True)[:explain]  # fmt: skip
+    for p95, (size, label, kind) in largest:
+        worst = max(results[size, label, kind]["captured"], key=lambda q: float(q["time"]))
+        print(f"\n-- slowest case at {size:,}: {label} ({kind}), p95 {p95:.1f} ms; its slowest "
+              f"query ({float(worst['time']) * 1e3:.0f} ms):\n{worst['sql']}\n")  # fmt: skip
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + worst["sql"])
+            print("\n".join(line for (line,) in cursor.fetchall()))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,100000", help="trace counts, ascending")
+    parser.add_argument("--reps", type=int, default=30)
+    parser.add_argument("--budget", type=float, default=60, help="seconds per case, about")
+    parser.add_argument("--explain", type=int, default=1, help="slowest cases to EXPLAIN")
+    args = parser.parse_args()
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    os.environ.update(DATABASE_URL=PG + DB, DEBUG="1", DJANGO_SETTINGS_MODULE="config.settings",
+                      VAR_DIR=tempfile.mkdtemp(prefix="bench-review-"))  # fmt: skip
+    with psycopg.connect(PG + "postgres", autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {DB}")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.test import Client
+
+    from curation.selectors import review_queue
+
+    call_command("migrate", verbosity=0)
+    rng = random.Random(20240611)
+    base = seed_base(rng)
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(base["reviewer"])
+    results, seeded = {}, 0
+    for size in sizes:
+        started = time.perf_counter()
+        seed_traces(base, rng, seeded, size - seeded)
+        seeded = size
+        pending = review_queue(reviewer=base["reviewer"]).count()
+        print(f"\n== {size:,} traces ({pending:,} awaiting review; seeded in "
+              f"{time.perf_counter() - started:.0f} s; load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs) ==")  # fmt: skip
+        run_size(client, base, size, pending, args, results)
+    report(results, sizes, args.explain)
+
+
+if __name__ == "__main__":
+    main()
