@@ -162,6 +162,8 @@ EXPANSION_HEARTBEAT_STALE_SECONDS = envint("EXPANSION_HEARTBEAT_STALE_SECONDS", 
 # worker until the broker's visibility timeout); a duplicate message is harmless.
 EXPANSION_REQUEUE_QUEUED_AFTER_SECONDS = envint("EXPANSION_REQUEUE_QUEUED_AFTER_SECONDS", 900)
 REVIEW_APPROVALS_REQUIRED = envint("REVIEW_APPROVALS_REQUIRED", 1)
+# The analytics pages show figures at most this old (the page says when they were computed).
+ANALYTICS_CACHE_SECONDS = envint("ANALYTICS_CACHE_SECONDS", 60)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

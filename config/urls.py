@@ -10,6 +10,7 @@ from annotator.views import problems as problem_views
 from curation import api as curation_api
 from curation import api_exports
 from curation import views as curation_views
+from curation.analytics import views as analytics_views
 from expansion import api as expansion_api
 from expansion import api_admin as expansion_api_admin
 from expansion import views as expansion_views
@@ -59,6 +60,11 @@ urlpatterns = [
     path(
         "exports/<int:export_id>/download/", curation_views.export_download, name="export-download"
     ),
+    path("analytics/", analytics_views.dashboard, name="analytics"),
+    path("analytics/compare/", analytics_views.compare, name="analytics-compare"),
+    path("analytics/traces/", analytics_views.traces, name="analytics-traces"),
+    path("analytics/markers/", analytics_views.marker_add, name="analytics-marker-add"),
+    path("analytics/refresh/", analytics_views.profiles_refresh, name="analytics-refresh"),
     path("accounts/login/", accounts.RateLimitedLoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),

@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class CurationConfig(AppConfig):
     name = "curation"
     verbose_name = "Curation"
+
+    def ready(self) -> None:
+        from expansion.services import trace_succeeded
+
+        from .analytics import tasks  # noqa: F401  (registers the analytics tasks)
+        from .analytics.receivers import profile_succeeded_trace
+
+        trace_succeeded.connect(profile_succeeded_trace, dispatch_uid="analytics-profile")

@@ -114,6 +114,7 @@ class Export(models.Model):
     filters = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     counts = models.JSONField(default=dict, blank=True)
+    records = models.PositiveIntegerField(default=0, help_text="Records written, all splits.")
     files = models.JSONField(default=list, blank=True)
     manifest = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
@@ -128,6 +129,10 @@ class Export(models.Model):
     def __str__(self) -> str:
         return f"Export {self.pk} ({self.format}, {self.status})"
 
+    def save(self, *args, **kwargs):
+        self.records = sum(self.counts.values())
+        super().save(*args, **kwargs)
+
     @property
     def folder(self):
         return settings.VAR_DIR / "exports" / str(self.pk)
@@ -135,3 +140,54 @@ class Export(models.Model):
     @property
     def archive(self):
         return self.folder.with_suffix(".zip")
+
+
+class Marker(models.Model):
+    """A phrase whose frequency per 1,000 tokens the analytics report (e.g. "Wait").
+
+    Matched case-insensitively as whole words over a trace's thought and solution.
+    """
+
+    phrase = models.CharField(max_length=50, unique=True)
+    builtin = models.BooleanField(default=False, help_text="One of the report's markers.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    counted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When every trace had been counted; empty while counting."
+    )
+
+    class Meta:
+        ordering = ["-builtin", "pk"]
+
+    def __str__(self) -> str:
+        return self.phrase
+
+
+class TraceProfile(models.Model):
+    """Figures of one succeeded trace that the analytics aggregate, taken once when it succeeds."""
+
+    trace = models.OneToOneField(Trace, on_delete=models.CASCADE, primary_key=True,
+                                 related_name="profile")  # fmt: skip
+    tokens = models.PositiveIntegerField(help_text="Completion tokens.")
+    lines = models.PositiveIntegerField(help_text="Non-empty lines of thought and solution.")
+    coverage = models.FloatField(null=True, blank=True, help_text="Mean step coverage, 0-1.")
+    answer_match = models.BooleanField(help_text="The boxed answer matches the reference.")
+
+    def __str__(self) -> str:
+        return f"Profile of trace {self.trace_id}: {self.tokens} tokens, {self.lines} lines"
+
+
+class MarkerCount(models.Model):
+    """How often one marker occurs in one trace; only counts above zero are stored."""
+
+    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="marker_counts")
+    marker = models.ForeignKey(Marker, on_delete=models.CASCADE, related_name="counts")
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["marker", "trace"], name="marker_count_uniq")
+        ]
+        indexes = [models.Index(fields=["trace", "marker"], name="marker_count_trace_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.marker_id} x{self.count} in trace {self.trace_id}"

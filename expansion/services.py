@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from annotator.models import Annotation
@@ -23,6 +24,9 @@ from .parsing import split_thought
 from .prompts import build_messages, prompt_active
 
 logger = logging.getLogger(__name__)
+
+# Sent with trace_id once a trace has succeeded (by the run that finished it, once).
+trace_succeeded = Signal()
 
 # A running job silent this long has lost its worker.
 HEARTBEAT_STALE_SECONDS = int(getattr(settings, "EXPANSION_HEARTBEAT_STALE_SECONDS", 120))
@@ -263,9 +267,12 @@ def _succeed(trace: Trace, run_id: str, result: llm.Completion, paid: dict) -> N
         reference_answer=trace.annotation.problem.reference_answer,
         annotator_answer=trace.record.get("final_answer", ""), steps=trace.record["steps"],
     )  # fmt: skip
-    _finish(trace, run_id, status=Trace.Status.SUCCEEDED, thought=thought, solution=solution,
-            checks=checks, error_kind="", error_message="", progress_tokens=completion_tokens,
-            **check_flags(checks), **paid)  # fmt: skip
+    finished = _finish(trace, run_id, status=Trace.Status.SUCCEEDED, thought=thought,
+                       solution=solution, checks=checks, error_kind="", error_message="",
+                       progress_tokens=completion_tokens, **check_flags(checks),
+                       **paid)  # fmt: skip
+    if finished:
+        trace_succeeded.send_robust(sender=Trace, trace_id=trace.pk)
 
 
 def trace_cancel(*, trace_id: int) -> bool:

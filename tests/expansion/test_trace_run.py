@@ -38,6 +38,11 @@ def test_a_job_produces_a_checked_trace_with_usage_and_cost(submitted, endpoint,
     assert trace.checks["boxed_answer"] == "4" and trace.checks["matches_reference"] is True
     assert len(trace.checks["coverage"]) == 3
     assert simulator.stats()["requests"] == 1
+    # The analytics profile it once, from the same text.
+    assert trace.profile.tokens == trace.completion_tokens and trace.profile.answer_match
+    assert trace.profile.lines == len([x for x in trace.thought.splitlines() if x.strip()]) + len(
+        [x for x in trace.solution.splitlines() if x.strip()]
+    )
 
 
 def test_the_same_job_is_never_run_twice(submitted, endpoint, simulator):

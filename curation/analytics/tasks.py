@@ -1,0 +1,13 @@
+from celery import shared_task
+
+from .profiles import marker_count_all, profiles_fill
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def count_marker(marker_id: int) -> None:
+    marker_count_all(marker_id=marker_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def fill_profiles() -> None:
+    profiles_fill()
