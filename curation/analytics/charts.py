@@ -9,7 +9,7 @@ def histogram_chart(histogram: dict, unit: str, href: Callable[[int, int], str])
     """Bars with their position, size, label and drill-down link, from `metrics.histogram`."""
     bars = histogram["bars"]
     if not bars:
-        return {**histogram, "unit": unit, "bars": [], "width": WIDTH, "height": HEIGHT}
+        return {**histogram, "unit": unit, "bars": [], "svg_width": WIDTH, "svg_height": HEIGHT}
     slot = WIDTH / len(bars)
     plot = HEIGHT - TOP - BOTTOM
     tallest = histogram["tallest"] or 1
@@ -22,5 +22,5 @@ def histogram_chart(histogram: dict, unit: str, href: Callable[[int, int], str])
             "x": x + 1, "y": round(TOP + plot - height, 1), "w": round(slot - 2, 1), "h": height,
             "label_x": round(x + slot / 2, 1), "count_y": round(TOP + plot - height - 3, 1),
         })  # fmt: skip
-    return {**histogram, "unit": unit, "bars": drawn, "width": WIDTH, "height": HEIGHT,
+    return {**histogram, "unit": unit, "bars": drawn, "svg_width": WIDTH, "svg_height": HEIGHT,
             "axis_y": HEIGHT - BOTTOM, "label_y": HEIGHT - BOTTOM + 14}  # fmt: skip
