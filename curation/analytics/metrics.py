@@ -179,17 +179,15 @@ def histogram(field: str, scope: dict, bins: int = 12) -> dict:
             "tallest": max(bar["count"] for bar in bars)}  # fmt: skip
 
 
-def group_labels(group: str) -> dict:
+def group_labels(group: str, scope: dict | None = None) -> dict:
     """The columns of a per-group table: prompt versions by id, or model names."""
+    profiled = Trace.objects.filter(profile__isnull=False, **(scope or {}))
     if group == "prompt":
-        used = Trace.objects.filter(profile__isnull=False).values("prompt_id").distinct()
+        used = profiled.values("prompt_id").distinct()
         prompts = PromptVersion.objects.filter(pk__in=used).order_by("name", "version")
         return {p.pk: str(p) for p in prompts}
     models = (
-        Trace.objects.filter(profile__isnull=False)
-        .values_list("endpoint__model", flat=True)
-        .distinct()
-        .order_by("endpoint__model")
+        profiled.values_list("endpoint__model", flat=True).distinct().order_by("endpoint__model")
     )
     return {model: model for model in models}
 
@@ -218,7 +216,7 @@ def marker_rates(scope: dict, group: str | None = None) -> dict:
         .order_by()
     )
     counts = {(row.get(key) if key else None, row["marker_id"]): row for row in counted}
-    columns = group_labels(group) if group else {None: "All traces"}
+    columns = group_labels(group, scope) if group else {None: "All traces"}
     empty = {"tokens": 0, "traces": 0, "n": 0}
     rows = []
     for marker in Marker.objects.all():

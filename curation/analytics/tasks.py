@@ -11,3 +11,10 @@ def count_marker(marker_id: int) -> None:
 @shared_task(acks_late=True, ignore_result=True)
 def fill_profiles() -> None:
     profiles_fill()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def refresh_figures(kind: str, *args: str) -> None:
+    from .figures import figures_compute
+
+    figures_compute(kind, *args)

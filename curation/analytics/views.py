@@ -1,64 +1,36 @@
 """The analytics pages: the dashboard, the comparison and the drill-down list of traces."""
 
-import hashlib
-from collections.abc import Callable
-from urllib.parse import urlencode
-
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.roles import Role, has_role, role_required
 
 from ..models import Marker
-from . import charts, metrics
+from . import metrics
+from .figures import figures_get, traces_url
 from .filters import FLAGS, TraceFilterForm, traces_filtered
-from .profiles import profiles_missing
 from .tasks import count_marker, fill_profiles
 
 TRACES_PER_PAGE = 50
 VISIBLE_FILTERS = ["status", "review", "has", "lacks", "answer_match", "flag", "clear"]
-SCOPE_PARAMS = {"prompt_id": "prompt", "endpoint__model": "model"}
-
-
-def traces_url(**params) -> str:
-    """The drill-down list filtered by ``params`` (None values left out)."""
-    query = urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
-    return f"{reverse('analytics-traces')}?{query}"
-
-
-def scope_params(scope: dict) -> dict:
-    return {SCOPE_PARAMS[lookup]: value for lookup, value in scope.items()}
-
-
-def cached(parts: tuple, compute: Callable[[], dict], *, fresh: bool) -> dict:
-    """Figures computed at most ANALYTICS_CACHE_SECONDS ago, with the time they were computed."""
-    key = "analytics:" + hashlib.sha256(repr(parts).encode()).hexdigest()
-    entry = None if fresh else cache.get(key)
-    if entry is None:
-        entry = {"figures": compute(), "computed_at": timezone.now()}
-        cache.set(key, entry, settings.ANALYTICS_CACHE_SECONDS)
-    return entry
 
 
 def _fresh(request) -> bool:
     return request.GET.get("fresh") == "1"
 
 
-def _scope(request) -> tuple[str, dict]:
+def _scope(request) -> str:
     value = request.GET.get("scope", "")
-    scope = metrics.parse_scope(value)
-    if scope is None:
+    if metrics.parse_scope(value) is None:
         messages.error(request, f"Unknown scope “{value}”: showing every trace.")
-        return "", {}
-    return value, scope
+        return ""
+    return value
 
 
 # -- the dashboard -------------------------------------------------------------------------
@@ -85,38 +57,6 @@ def _funnel_links(funnel: dict, *, is_admin: bool) -> list[dict]:
     ]  # fmt: skip
 
 
-def _marker_links(rates: dict, scope: dict) -> dict:
-    base = scope_params(scope)
-    group_param = {"prompt": "prompt", "model": "model"}.get(rates["group"])
-    for row in rates["rows"]:
-        for cell in row["cells"]:
-            column = {group_param: cell["column"]} if group_param else {}
-            phrase = row["marker"].phrase
-            cell["has_href"] = traces_url(**base, **column, has=phrase)
-            cell["lacks_href"] = traces_url(**base, **column, lacks=phrase)
-    return rates
-
-
-def _dashboard_figures(group: str, scope: dict) -> dict:
-    base = scope_params(scope)
-    return {
-        "funnel": metrics.funnel(),
-        "costs": metrics.costs(),
-        "tokens": charts.histogram_chart(
-            metrics.histogram("tokens", scope), "completion tokens",
-            lambda low, high: traces_url(**base, tokens_min=low, tokens_max=high)),
-        "lines": charts.histogram_chart(
-            metrics.histogram("lines", scope), "lines",
-            lambda low, high: traces_url(**base, lines_min=low, lines_max=high)),
-        "markers": _marker_links(metrics.marker_rates(scope), scope),
-        "markers_by_group": _marker_links(metrics.marker_rates(scope, group), scope),
-        "annotators": metrics.annotators(),
-        "reviewers": metrics.reviewers(),
-        "scope_choices": metrics.scope_choices(),
-        "missing": profiles_missing(),
-    }  # fmt: skip
-
-
 class MarkerForm(forms.ModelForm):
     class Meta:
         model = Marker
@@ -137,15 +77,14 @@ def dashboard(request):
     group = request.GET.get("group", "prompt")
     if group not in metrics.GROUPS:
         group = "prompt"
-    scope_value, scope = _scope(request)
-    entry = cached(("dashboard", group, scope_value),
-                   lambda: _dashboard_figures(group, scope), fresh=_fresh(request))  # fmt: skip
+    scope_value = _scope(request)
+    entry = figures_get("dashboard", group, scope_value, fresh=_fresh(request))
     figures = entry["figures"]
     is_admin = has_role(request.user, Role.ADMIN)
     return render(request, "analytics/dashboard.html", {
         **figures, "funnel_rows": _funnel_links(figures["funnel"], is_admin=is_admin),
-        "computed_at": entry["computed_at"], "cache_seconds": settings.ANALYTICS_CACHE_SECONDS,
-        "group": group, "scope": scope_value, "scope_query": urlencode(scope_params(scope)),
+        "computed_at": entry["computed_at"], "refreshing": entry["refreshing"],
+        "cache_seconds": settings.ANALYTICS_CACHE_SECONDS, "group": group, "scope": scope_value,
         "marker_form": MarkerForm(), "pending_markers": Marker.objects.filter(counted_at=None),
     })  # fmt: skip
 
@@ -177,37 +116,22 @@ def profiles_refresh(request):
 # -- comparison ----------------------------------------------------------------------------
 
 
-def _side_links(figures: dict, scope: dict) -> dict:
-    base = scope_params(scope)
-    figures["links"] = {
-        "traces": traces_url(**base),
-        "succeeded": traces_url(**base, status="succeeded"),
-        "approved": traces_url(**base, review="approved"),
-        "rejected": traces_url(**base, review="rejected"),
-        "matched": traces_url(**base, answer_match="true"),
-        "profiled": traces_url(**base, status="succeeded"),
-    }
-    _marker_links(figures["markers"], scope)
-    return figures
-
-
 @require_GET
 @role_required(Role.REVIEWER, Role.ADMIN)
 def compare(request):
-    choices = cached(("choices",), metrics.scope_choices, fresh=_fresh(request))["figures"]
+    choices = figures_get("choices", fresh=_fresh(request))["figures"]
     defaults = [value for value, _ in choices[:2]] + ["", ""]
     picked = [request.GET.get("a", defaults[0]), request.GET.get("b", defaults[1])]
     sides = []
     for value in picked:
-        scope = metrics.parse_scope(value)
-        if scope is None or not value:
+        if not metrics.parse_scope(value):
             messages.error(request, f"Pick a prompt version or a model to compare (“{value}”).")
             sides.append(None)
             continue
-        entry = cached(("side", value), lambda s=scope: metrics.side(s), fresh=_fresh(request))
+        entry = figures_get("side", value, fresh=_fresh(request))
         label = dict(choices).get(value, value)
         sides.append({"value": value, "label": label, "computed_at": entry["computed_at"],
-                      **_side_links(entry["figures"], scope)})  # fmt: skip
+                      "refreshing": entry["refreshing"], **entry["figures"]})  # fmt: skip
     rows = []
     if all(sides):
         rows = [

@@ -192,11 +192,22 @@ def test_the_dashboard_shows_the_figures_with_links_and_freshness(corpus, client
     page = client_as(corpus["reviewers"][0]).get(reverse("analytics"))
     assert page.status_code == 200
     html = page.content.decode()
-    assert "at most 60 s old" in html
+    assert "figures older than 60 s are recomputed in the background" in html
     assert f'href="{reverse("analytics-traces")}?review=approved&amp;decided_since=' in html
     assert "<svg" in html and "As a table" in html
     assert "$0.1500" in html  # cost per approved trace of model-a
     assert 'id="marker-form"' not in html  # only admins add markers
+
+
+def test_the_dashboard_narrowed_to_one_prompt_version(corpus, client_as):
+    p1, p2 = corpus["prompts"]
+    page = client_as(corpus["reviewers"][0]).get(
+        reverse("analytics"), {"scope": f"prompt:{p2.pk}", "group": "prompt"}
+    )
+    assert page.status_code == 200
+    assert page.context["tokens"]["total"] == 1
+    assert list(page.context["markers_by_group"]["columns"]) == [p2.pk]
+    assert f"?prompt={p2.pk}&amp;has=Hmm" in page.content.decode()
 
 
 def test_the_dashboard_is_cached_and_says_when_it_was_computed(corpus, client_as):
@@ -209,6 +220,29 @@ def test_the_dashboard_is_cached_and_says_when_it_was_computed(corpus, client_as
     assert fresh.context["funnel"]["stages"][3]["counts"] == [3, 3, 4]
     assert fresh.context["missing"] == 1  # made outside the engine: nothing profiled it
     assert "1 succeeded trace has no profile yet" in fresh.content.decode()
+
+
+def test_old_figures_are_shown_at_once_while_a_worker_computes_new_ones(
+    corpus, client_as, settings, monkeypatch
+):
+    from curation.analytics import tasks
+
+    sent = []
+    monkeypatch.setattr(tasks.refresh_figures, "delay", lambda *args: sent.append(args))
+    settings.ANALYTICS_CACHE_SECONDS = 0  # every figure is old at once
+    client = client_as(corpus["reviewers"][0])
+    first = client.get(reverse("analytics")).context["computed_at"]
+    TraceFactory(finished_at=timezone.now())
+    for _ in range(2):
+        page = client.get(reverse("analytics"))
+        assert page.context["computed_at"] == first and page.context["refreshing"]
+    assert sent == [("dashboard", "prompt", "")]  # one refresh at a time
+    assert "as they are now: reload in a moment" in page.content.decode()
+
+    tasks.refresh_figures(*sent[0])  # what the worker runs
+    page = client.get(reverse("analytics"))
+    assert page.context["computed_at"] > first
+    assert page.context["funnel"]["stages"][3]["counts"][0] == 4
 
 
 def test_annotators_cannot_see_analytics_and_reviewers_cannot_add_markers(corpus, client_as):
