@@ -15,11 +15,13 @@ from django.db.models import (
     Avg,
     Count,
     DecimalField,
+    Exists,
     ExpressionWrapper,
     F,
     IntegerField,
     Max,
     Min,
+    OuterRef,
     Q,
     Sum,
 )
@@ -27,7 +29,7 @@ from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 
 from annotator.models import Annotation, Problem
-from expansion.models import PromptVersion, Trace
+from expansion.models import LLMEndpoint, PromptVersion, Trace
 
 from ..models import Decision, Export, Marker, MarkerCount, ReviewDecision, TraceProfile
 from ..models import TraceReview as Review
@@ -139,10 +141,12 @@ def costs() -> dict:
         .annotate(**_cost_figures())
         .order_by("prompt__name", "prompt__version")
     )
+    endpoints = [_with_cost_per_approved(row) for row in by_endpoint]
+    total = {name: sum(row[name] for row in endpoints) for name in _cost_figures()}
     return {
-        "endpoints": [_with_cost_per_approved(row) for row in by_endpoint],
+        "endpoints": endpoints,
         "prompts": [_with_cost_per_approved(row) for row in by_prompt],
-        "total": _with_cost_per_approved(Trace.objects.aggregate(**_cost_figures())),
+        "total": _with_cost_per_approved(total),  # the sum of the endpoints' sums
     }
 
 
@@ -179,17 +183,12 @@ def histogram(field: str, scope: dict, bins: int = 12) -> dict:
             "tallest": max(bar["count"] for bar in bars)}  # fmt: skip
 
 
-def group_labels(group: str, scope: dict | None = None) -> dict:
-    """The columns of a per-group table: prompt versions by id, or model names."""
-    profiled = Trace.objects.filter(profile__isnull=False, **(scope or {}))
+def _labels(group: str, keys) -> dict:
+    """Column labels for the groups present: prompt versions by id (in version order) or models."""
     if group == "prompt":
-        used = profiled.values("prompt_id").distinct()
-        prompts = PromptVersion.objects.filter(pk__in=used).order_by("name", "version")
+        prompts = PromptVersion.objects.filter(pk__in=keys).order_by("name", "version")
         return {p.pk: str(p) for p in prompts}
-    models = (
-        profiled.values_list("endpoint__model", flat=True).distinct().order_by("endpoint__model")
-    )
-    return {model: model for model in models}
+    return {model: model for model in sorted(keys)}
 
 
 def _by_column(queryset, key: str | None, **aggregates) -> dict:
@@ -216,7 +215,7 @@ def marker_rates(scope: dict, group: str | None = None) -> dict:
         .order_by()
     )
     counts = {(row.get(key) if key else None, row["marker_id"]): row for row in counted}
-    columns = group_labels(group, scope) if group else {None: "All traces"}
+    columns = _labels(group, list(totals)) if group else {None: "All traces"}
     empty = {"tokens": 0, "traces": 0, "n": 0}
     rows = []
     for marker in Marker.objects.all():
@@ -256,9 +255,15 @@ def side(scope: dict) -> dict:
 
 def scope_choices() -> list[tuple[str, str]]:
     """What can be compared: every prompt version and every model that has traces."""
-    prompts = [(f"prompt:{pk}", f"Prompt {label}") for pk, label in group_labels("prompt").items()]
-    models = [(f"model:{model}", f"Model {model}") for model in group_labels("model")]
-    return prompts + models
+    used = PromptVersion.objects.filter(Exists(Trace.objects.filter(prompt=OuterRef("pk"))))
+    models = (
+        LLMEndpoint.objects.filter(Exists(Trace.objects.filter(endpoint=OuterRef("pk"))))
+        .values_list("model", flat=True)
+        .distinct()
+    )
+    return [(f"prompt:{p.pk}", f"Prompt {p}") for p in used.order_by("name", "version")] + [
+        (f"model:{model}", f"Model {model}") for model in sorted(models)
+    ]
 
 
 def parse_scope(value: str) -> dict | None:
