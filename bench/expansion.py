@@ -14,9 +14,11 @@ from the simulator's settings (tokens x seconds per token, no time to first toke
 in waves of ``capacity`` cannot beat N / (capacity x ceil(N / capacity)) of it: printed as
 the bound. Also printed: the steady-state rate (the whole waves between the first, a cold
 start, and the last, partial one), the simulator's mean in-flight count while every slot had
-work, and CPU seconds used. 429 share and completions come from ``/_sim/stats``;
-duplicates = completions - succeeded traces. Peak memory = summed VmRSS of the workers'
-process groups, sampled every 0.2 s. Figures are printed, never asserted.
+work, CPU seconds used, and, for reference, the fraction a plain asyncio client with a
+semaphore of the capacity reaches against the same simulator (run first, before the
+workers; the simulator's counters are reset after it). 429 share and completions come from
+``/_sim/stats``; duplicates = completions - succeeded traces. Peak memory = summed VmRSS of
+the workers' process groups, sampled every 0.2 s. Figures are printed, never asserted.
 Target: >= 0.95 of the limit, < 5 % of requests answered 429, no duplicate.
 
     .venv/bin/python bench/expansion.py [--jobs 500] [--concurrency 48] [--processes 1]
@@ -117,6 +119,38 @@ def seed(args, base_url: str) -> int:
     return endpoint.pk
 
 
+def reference_run(base_url: str, args) -> float:
+    """The same N answers fetched by a plain asyncio client, ``capacity`` at a time: seconds.
+
+    No database, no queue, no shared limiter: how close this simulator lets any client come
+    to its limit.
+    """
+    import asyncio
+
+    from openai import AsyncOpenAI
+
+    messages = [{"role": "user", "content": "Find $x$ with $x+x=8$. Three plus three is six."}]
+
+    async def run() -> float:
+        client = AsyncOpenAI(base_url=base_url, api_key="sim", max_retries=0, timeout=120)
+        gate = asyncio.Semaphore(args.capacity)
+
+        async def one(i: int) -> None:
+            async with gate:
+                stream = await client.chat.completions.create(
+                    model="simulated-journey", messages=messages, stream=True,
+                    extra_body={"sample_index": i},
+                )  # fmt: skip
+                async for _ in stream:
+                    pass
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(args.jobs)))
+        return time.perf_counter() - started
+
+    return asyncio.run(run())
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=500)
@@ -126,6 +160,7 @@ def main():
     parser.add_argument("--concurrency", type=int, default=48, help="threads per process")
     parser.add_argument("--processes", type=int, default=1, help="worker processes (one host)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for jobs")
+    parser.add_argument("--no-reference", action="store_true", help="skip the asyncio reference")
     args = parser.parse_args()
     seconds_per_token = args.seconds_per_answer / args.tokens
 
@@ -147,6 +182,9 @@ def main():
         sim = spawn(manage, stdout=subprocess.PIPE, text=True)
         base_url = re.search(r"http://\S+/v1", sim.stdout.readline()).group(0)
         endpoint_id = seed(args, base_url)
+        reference = None if args.no_reference else reference_run(base_url, args)
+        reset = urllib.request.Request(base_url.removesuffix("/v1") + "/_sim/reset", b"{}")
+        urllib.request.urlopen(reset, timeout=5).close()  # the counters start from zero
 
         from django.db.models import Avg, Count, Max, Min, Sum
 
@@ -249,6 +287,12 @@ def main():
         f"peak in flight {stats['peak_in_flight']}, client disconnects "
         f"{stats['client_disconnects']}",
         f"duplicates: {duplicates} (must be 0); failed: {failed}",
+        "reference, a plain asyncio client with a semaphore of the capacity on the same "
+        + (
+            "simulator: skipped"
+            if reference is None
+            else f"simulator: {args.jobs / reference / limit:.3f} of the limit ({reference:.2f} s)"
+        ),
         f"peak worker memory: {peak['rss'] / 1024:.1f} MB RSS; CPU seconds: workers "
         f"{peak['cpu']:.1f}, simulator {sim_cpu:.1f}",
         f"target: {'met' if met else 'NOT met'}; worker log: {log.name}",

@@ -21,7 +21,7 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 SLOT_TTL = 30
 SLOT_RENEW = 10
-POLL = 0.05
+POLL = 0.02
 
 # KEYS: in_flight, minute_requests, minute_tokens, cooldown
 # ARGV: now, slot_id, max_in_flight, rpm (0 = none), tpm (0 = none), tokens, ttl

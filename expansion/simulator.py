@@ -388,6 +388,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not sim._admit():
             msg = f"Rate limit reached: {cfg.capacity} requests in flight. Retry shortly."
             return self._error(429, msg, "rate_limit_error", "rate_limit_exceeded", **retry)
+        admitted = time.monotonic()  # the answer's latency counts from here, work included
         try:  # faults are drawn only for admitted requests, so 429s do not consume them
             fault = sim._pick_fault()
             if fault == "auth":
@@ -400,7 +401,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._error(500, msg, "server_error", None)
             if fault == "hang":
                 return self._hang(cfg.hang_seconds)
-            self._complete(body, cfg, fault)
+            self._complete(body, cfg, fault, admitted)
         except (BrokenPipeError, ConnectionResetError):
             sim._count(client_disconnects=1)
             self.close_connection = True
@@ -421,7 +422,9 @@ class _Handler(BaseHTTPRequestHandler):
                 break
         self._abort()
 
-    def _complete(self, body: dict[str, Any], cfg: SimConfig, fault: str | None) -> None:
+    def _complete(
+        self, body: dict[str, Any], cfg: SimConfig, fault: str | None, admitted: float
+    ) -> None:
         sim, messages = self.server.sim, body["messages"]
         sample = body.get("sample_index", (body.get("metadata") or {}).get("sample_index"))
         content, thought = build_trace(messages, [sample, body.get("seed")], cfg.target_tokens)
@@ -449,8 +452,9 @@ class _Handler(BaseHTTPRequestHandler):
         if body.get("stream"):
             parts = [("reasoning_content", reasoning or ""), ("content", content)]
             wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return self._stream(base, parts, finish, usage, wants_usage, cfg, fault)
-        if not sim._sleep(cfg.time_to_first_token + completion * cfg.seconds_per_token):
+            return self._stream(base, parts, finish, usage, wants_usage, cfg, fault, admitted)
+        due = admitted + cfg.time_to_first_token + completion * cfg.seconds_per_token
+        if not sim._sleep(due - time.monotonic()):
             return self._abort()
         if fault == "drop":
             return self._abort()
@@ -472,6 +476,7 @@ class _Handler(BaseHTTPRequestHandler):
         wants_usage: bool,
         cfg: SimConfig,
         fault: str | None,
+        admitted: float,
     ) -> None:
         sim = self.server.sim
         sim._count(200)
@@ -489,16 +494,22 @@ class _Handler(BaseHTTPRequestHandler):
             data = {**base, "object": "chat.completion.chunk", "choices": choices, **extra}
             send(f"data: {json.dumps(data)}\n\n".encode())
 
-        if not sim._sleep(cfg.time_to_first_token):
+        first = admitted + cfg.time_to_first_token
+        if not sim._sleep(first - time.monotonic()):
             return self._abort()
         chunk({"role": "assistant", "content": ""})
         spt, sent, total = cfg.seconds_per_token, 0, sum(_words(text) for _, text in parts)
         per_chunk = max(1, int(cfg.chunk_interval / spt)) if spt > 0 else 64
+        # Each batch is due at a fixed time from admission, so that send and scheduling
+        # delays do not add up: the answer takes its tokens x seconds per token, no more.
+        pieces_total, paced = sum(len(_pieces(text)) for _, text in parts), 0
         for field, text in parts:
             pieces = _pieces(text)
             for i in range(0, len(pieces), per_chunk):
                 batch = pieces[i : i + per_chunk]
-                if not sim._sleep(len(batch) * spt):
+                paced += len(batch)
+                due = first + usage["completion_tokens"] * spt * paced / pieces_total
+                if not sim._sleep(due - time.monotonic()):
                     return self._abort()
                 if fault == "drop" and sent >= total // 2:
                     return self._abort()  # mid-stream: no final chunk, no [DONE]
