@@ -1,6 +1,7 @@
 """Formatting for the analytics figures; a figure with nothing behind it shows as a dash."""
 
-from decimal import Decimal
+from collections.abc import Callable
+from typing import Any
 
 from django import template
 
@@ -13,24 +14,14 @@ def get(mapping: dict, key):
     return mapping.get(key)
 
 
-@register.filter
-def rate(value: float | None) -> str:
-    return NOTHING if value is None else f"{value:.2f}"
+def _or_nothing(name: str, show: Callable[[Any], str]) -> None:
+    register.filter(name, lambda value: NOTHING if value is None else show(value))
 
 
-@register.filter
-def percent(value: float | None) -> str:
-    return NOTHING if value is None else f"{100 * value:.1f} %"
-
-
-@register.filter
-def money(value: Decimal | None) -> str:
-    return NOTHING if value is None else f"${value:,.4f}"
-
-
-@register.filter
-def mean(value: float | None) -> str:
-    return NOTHING if value is None else f"{value:,.1f}"
+_or_nothing("rate", lambda value: f"{value:.2f}")
+_or_nothing("percent", lambda value: f"{100 * value:.1f} %")
+_or_nothing("money", lambda value: f"${value:,.4f}")
+_or_nothing("mean", lambda value: f"{value:,.1f}")
 
 
 @register.filter
