@@ -1,5 +1,7 @@
 """The annotator's workspace: home, next problem, the step editor and its htmx endpoints."""
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -126,69 +128,70 @@ def edit(request, annotation_id: int):
 @require_POST
 def save(request, annotation_id: int):
     """Autosave: answers with the new version and the saved indicator (or a conflict)."""
-    annotation = _annotation_for_user(request, annotation_id)
-    try:
-        steps = _steps_from_post(request.POST)
-        annotation = _save_from_post(request, annotation, steps)
-    except services.VersionConflict as exc:
-        return _conflict_response(
-            request, exc, {"steps": steps, "final_answer": request.POST.get("final_answer", "")}
-        )
-    except (StepsInvalid, services.AnnotationLocked) as exc:
-        errors = exc.messages if isinstance(exc, StepsInvalid) else [str(exc)]
-        return render(
-            request,
-            "annotator/_save_status.html",
-            {"annotation": annotation, "errors": errors},
-            status=400,
-        )
+    annotation, _, refused = _save_posted(request, _annotation_for_user(request, annotation_id))
+    if refused:
+        return refused
     if not request.htmx:
         messages.success(request, f"Saved version {annotation.version}.")
         return redirect("annotation-edit", annotation.pk)
     return render(request, "annotator/_save_status.html", {"annotation": annotation})
 
 
-@require_POST
-def change_steps(request, annotation_id: int):
-    """Add, insert, move or delete a step (or restore a local copy), save, re-render the editor."""
-    annotation = _annotation_for_user(request, annotation_id)
-    op, index = request.POST.get("op", ""), request.POST.get("index", "")
+def _save_posted(request, annotation, change: Callable[[list], int | None] = lambda steps: None):
+    """Save the posted record after ``change`` edits its steps (it returns the step to focus).
+
+    Returns (annotation, focus, None), or (annotation, None, the conflict or error answer).
+    """
+    steps = []
     try:
         steps = _steps_from_post(request.POST)
+        focus = change(steps)
+        return _save_from_post(request, annotation, steps), focus, None
+    except services.VersionConflict as exc:
+        posted = {"steps": steps, "final_answer": request.POST.get("final_answer", "")}
+        return annotation, None, _conflict_response(request, exc, posted)
+    except (StepsInvalid, services.AnnotationLocked) as exc:
+        errors = exc.messages if isinstance(exc, StepsInvalid) else [str(exc)]
+        context = {"annotation": annotation, "errors": errors}
+        return annotation, None, render(request, "annotator/_save_status.html", context, status=400)
+
+
+def _step_change(op: str, index: str) -> Callable[[list], int | None]:
+    """Add, insert, move or delete a step in place; returns the step to focus."""
+
+    def change(steps: list) -> int | None:
         position = int(index) if index.lstrip("-").isdigit() else len(steps)
         if op in {"add", "insert"}:
             where = len(steps) if op == "add" else max(0, min(position, len(steps)))
             kind = steps[where - 1]["kind"] if op == "add" and steps else "attempt"
             steps.insert(where, {"kind": kind, "text": "", "notes": []})
-            focus = where
-        elif op == "delete" and 0 <= position < len(steps):
+            return where
+        if op == "delete" and 0 <= position < len(steps):
             steps.pop(position)
-            focus = min(position, len(steps) - 1)
-        elif op in {"up", "down"} and 0 <= position < len(steps):
+            return min(position, len(steps) - 1)
+        if op in {"up", "down"} and 0 <= position < len(steps):
             other = position - 1 if op == "up" else position + 1
             if 0 <= other < len(steps):
                 steps[position], steps[other] = steps[other], steps[position]
-            focus = max(0, min(other, len(steps) - 1))
-        elif op in {"restore", "overwrite"}:
-            focus = None
-        else:
-            raise StepsInvalid([f"Unknown change {op!r}."])
-        annotation = _save_from_post(request, annotation, steps)
-    except services.VersionConflict as exc:
-        return _conflict_response(
-            request, exc, {"steps": steps, "final_answer": request.POST.get("final_answer", "")}
-        )
-    except (StepsInvalid, services.AnnotationLocked) as exc:
-        errors = exc.messages if isinstance(exc, StepsInvalid) else [str(exc)]
-        return render(
-            request,
-            "annotator/_save_status.html",
-            {"annotation": annotation, "errors": errors},
-            status=400,
-        )
-    context = _editor_context(annotation, focus=focus)
+            return max(0, min(other, len(steps) - 1))
+        if op in {"restore", "overwrite"}:
+            return None
+        raise StepsInvalid([f"Unknown change {op!r}."])
+
+    return change
+
+
+@require_POST
+def change_steps(request, annotation_id: int):
+    """Add, insert, move or delete a step (or restore a local copy), save, re-render the editor."""
+    change = _step_change(request.POST.get("op", ""), request.POST.get("index", ""))
+    annotation = _annotation_for_user(request, annotation_id)
+    annotation, focus, refused = _save_posted(request, annotation, change)
+    if refused:
+        return refused
     if not request.htmx:
         return redirect("annotation-edit", annotation.pk)
+    context = _editor_context(annotation, focus=focus)
     return render(request, "annotator/_editor_update.html", context)
 
 
