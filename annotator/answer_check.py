@@ -1,14 +1,14 @@
 """Comparing answers with math-verify, off the main thread and within a time bound.
 
 math-verify's own timeouts use signal.alarm, which works only in a process's main thread;
-web and worker threads disable them and bound the time here instead.
+web and worker threads disable them and bound the time here instead. math-verify (with
+sympy) takes seconds to import, so it is imported on the first comparison, not at start-up.
 """
 
+import importlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-
-from math_verify import parse, verify
 
 logger = logging.getLogger(__name__)
 _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="answer-check")
@@ -24,6 +24,8 @@ def _as_latex(answer: str) -> str:
 
 
 def _compare(gold: str, candidate: str) -> bool | None:
+    from math_verify import parse, verify  # already imported by answers_match
+
     parsed_gold = parse(_as_latex(gold), parsing_timeout=None)
     parsed_candidate = parse(_as_latex(candidate), parsing_timeout=None)
     if not parsed_gold or not parsed_candidate:
@@ -37,6 +39,7 @@ def answers_match(gold: str, candidate: str, *, timeout: float = DEFAULT_TIMEOUT
         return None
     if gold.strip() == candidate.strip():
         return True
+    importlib.import_module("math_verify")  # here, so that the time bound leaves it out
     future = _pool.submit(_compare, gold, candidate)
     try:
         return future.result(timeout=timeout)

@@ -8,11 +8,13 @@ filled as the engine fills it (thought ~5 KB and solution ~1 KB of varied text, 
 request, raw response, checks, tokens), with an approved review and an ``approve`` decision
 holding ``thought_before``/``solution_before`` as the review service writes them.
 
-Per size, ``--reps`` times (best kept): ``manage.py export_dataset --format messages --output
-DIR --force`` as a subprocess (wall time; peak RSS from GNU time), then ``psql`` ``\copy``-ing
-the same rows (same joins, filters, order; the fields the records are built from) out as one
-JSON text per row. Figures are printed, never asserted. Targets: export <= 2 x psql at the
-largest size, peak RSS < 200 MB and flat (largest size within 20 % of the smallest).
+First, once: the start-up of an export that matches nothing (interpreter, Django set-up,
+the count query; ``export_dataset`` runs no system checks). Then per size, ``--reps`` times
+(best kept): ``manage.py export_dataset --format messages --output DIR --force`` as a
+subprocess (wall time; peak RSS from GNU time), then ``psql`` ``\copy``-ing the same rows
+(same joins, filters, order; the fields the records are built from) out as one JSON text
+per row. Figures are printed, never asserted. Targets: export <= 2 x psql at the largest
+size, peak RSS < 200 MB and flat (largest size within 20 % of the smallest).
 
     .venv/bin/python bench/export.py [--sizes 10000,100000] [--reps 2]
 """
@@ -239,7 +241,7 @@ def main():
 
     django.setup()
     base, rng, seeded, results = seed_base(), random.Random(20240611), 0, {}
-    # Start-up, system checks and the count query: an export that finds nothing.
+    # Start-up (interpreter, Django set-up) and the count query: an export that finds nothing.
     nothing = ["export_dataset", "--format", "messages", "--output", str(work), "--source", "-"]
     startup = run([str(PY), "manage.py", *nothing], work, fails=True)
     print(f"start-up (export_dataset matching nothing): {startup[0]:.2f} s, "

@@ -1,16 +1,27 @@
-"""Turning reviewed traces into training records, one format at a time."""
+"""Turning reviewed traces into training records, one format at a time.
+
+The training formats (messages, sharegpt, alpaca, dpo) read each trace as a Row of plain
+values, only the columns their records need; the raw format reads model instances, since
+it keeps every stored field.
+"""
 
 import hashlib
 import hmac
+from collections import defaultdict
 from collections.abc import Iterator
+from functools import lru_cache
+from itertools import islice
+from typing import NamedTuple
 
 from django.conf import settings
-from django.db.models import Prefetch, Q, QuerySet
+from django.db import connection
+from django.db.models import BooleanField, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from expansion.models import Trace
 from expansion.prompts import SOLUTION_CLOSE, SOLUTION_OPEN, THOUGHT_CLOSE, THOUGHT_OPEN
 
-from ..models import Decision, ReviewDecision, TraceReview
+from ..models import Decision, ReviewDecision
 
 FORMATS = ("messages", "sharegpt", "alpaca", "dpo", "raw")
 STYLES = ("think-tags", "still", "reasoning-field")
@@ -22,7 +33,12 @@ def pseudonym(kind: str, user_id: int | None) -> str | None:
     """A stable name that does not reveal the person (keyed on this deployment's secret)."""
     if user_id is None:
         return None
-    digest = hmac.new(settings.SECRET_KEY.encode(), f"{kind}:{user_id}".encode(), hashlib.sha256)
+    return _pseudonym(settings.SECRET_KEY, kind, user_id)
+
+
+@lru_cache(maxsize=4096)
+def _pseudonym(secret: str, kind: str, user_id: int) -> str:
+    digest = hmac.new(secret.encode(), f"{kind}:{user_id}".encode(), hashlib.sha256)
     return f"{kind}-{digest.hexdigest()[:12]}"
 
 
@@ -76,20 +92,126 @@ def export_queryset(
     return traces.order_by("annotation__problem__source", "annotation__problem__external_id", "pk")
 
 
-def iterate(traces: QuerySet[Trace]) -> Iterator[Trace]:
-    """Stream with a server-side cursor on PostgreSQL, CHUNK rows at a time."""
-    approvals = ReviewDecision.objects.filter(decision=Decision.APPROVE).order_by("created_at")
-    rows = traces.select_related(
-        "annotation__problem", "annotation__annotator", "prompt", "endpoint", "review"
-    ).prefetch_related(Prefetch("decisions", queryset=approvals, to_attr="approvals"))
-    return rows.iterator(chunk_size=CHUNK)
+class Row(NamedTuple):
+    """One trace as the training formats need it; ROW_COLUMNS reads it, reviewers aside."""
+
+    pk: int
+    thought: str
+    solution: str
+    params: dict
+    completion_tokens: int | None
+    is_simulated: bool
+    statement: str
+    source: str
+    external_id: str
+    subject: str
+    level: int | None
+    annotator_id: int
+    prompt_name: str
+    prompt_number: int
+    endpoint: str
+    review_status: str | None  # None: the trace has no review yet
+    edited_thought: str | None
+    edited_solution: str | None
+    rank: int | None
+    reviewers: list[int]  # who approved it, oldest decision first
+
+    @property
+    def problem_key(self) -> str:
+        return f"{self.source}:{self.external_id}"
+
+    @property
+    def prompt_version(self) -> str:
+        return f"{self.prompt_name} v{self.prompt_number}"  # as str(PromptVersion)
+
+    @property
+    def model(self) -> str:
+        return self.params.get("model", "")
+
+    @property
+    def status(self) -> str:
+        return "pending" if self.review_status is None else self.review_status
 
 
-def texts(trace: Trace) -> tuple[str, str]:
+ROW_COLUMNS = (
+    "pk", "thought", "solution", "params", "completion_tokens", "is_simulated",
+    "annotation__problem__statement", "annotation__problem__source",
+    "annotation__problem__external_id", "annotation__problem__subject",
+    "annotation__problem__level", "annotation__annotator_id", "prompt__name", "prompt__version",
+    "endpoint__name", "review__status", "review__edited_thought", "review__edited_solution",
+    "review__rank",
+)  # fmt: skip
+
+
+# Trace columns the database computes from others (a search vector): not data to export.
+DERIVED = tuple(field.name for field in Trace._meta.concrete_fields if field.generated)
+
+
+class RawRow(NamedTuple):
+    """One trace for the raw format: the model instance with its problem, prompt, review."""
+
+    trace: Trace
+
+    @property
+    def problem_key(self) -> str:
+        problem = self.trace.annotation.problem
+        return f"{problem.source}:{problem.external_id}"
+
+    @property
+    def prompt_version(self) -> str:
+        return str(self.trace.prompt)
+
+    @property
+    def model(self) -> str:
+        return self.trace.params.get("model", "")
+
+    @property
+    def endpoint(self) -> str:
+        return self.trace.endpoint.name
+
+
+def iterate(traces: QuerySet[Trace], *, fmt: str) -> Iterator[Row | RawRow]:
+    """Stream CHUNK traces at a time (a server-side cursor on PostgreSQL: call it inside
+    transaction.atomic() so that the cursor is not held, i.e. copied, past a commit)."""
+    return raw_rows(traces) if fmt == "raw" else rows(traces)
+
+
+def rows(traces: QuerySet[Trace]) -> Iterator[Row]:
+    """The values of CHUNK traces in one fetch, then their approvals in one query."""
+    values = traces.values_list(*ROW_COLUMNS).iterator(chunk_size=CHUNK)
+    while chunk := list(islice(values, CHUNK)):
+        reviewers = approvers([value[0] for value in chunk])
+        for value in chunk:
+            yield Row(*value, reviewers.get(value[0], []))
+
+
+def approvers(trace_ids: list[int]) -> dict[int, list[int]]:
+    """Who approved each of these traces, oldest decision first, in one query."""
+    decisions = ReviewDecision.objects.filter(decision=Decision.APPROVE)
+    if connection.vendor == "postgresql":  # one array parameter: quicker than an IN of CHUNK
+        among = RawSQL("trace_id = ANY(%s)", (trace_ids,), output_field=BooleanField())
+        decisions = decisions.filter(among)
+    else:
+        decisions = decisions.filter(trace_id__in=trace_ids)
+    pairs = decisions.order_by("created_at", "pk").values_list("trace_id", "reviewer_id")
+    reviewers: dict[int, list[int]] = defaultdict(list)
+    for trace_id, reviewer_id in pairs:
+        reviewers[trace_id].append(reviewer_id)
+    return reviewers
+
+
+def raw_rows(traces: QuerySet[Trace]) -> Iterator[RawRow]:
+    """Model instances, CHUNK at a time, with what raw_record reads of other tables."""
+    related = traces.select_related("annotation__problem", "prompt", "endpoint", "review")
+    if DERIVED:
+        related = related.defer(*DERIVED)
+    return map(RawRow, related.iterator(chunk_size=CHUNK))
+
+
+def texts(row: Row) -> tuple[str, str]:
     """Thought and solution as reviewed: a reviewer's edit wins over the model's text."""
-    review: TraceReview | None = getattr(trace, "review", None)
-    thought = (review.edited_thought if review else "") or trace.thought
-    solution = (review.edited_solution if review else "") or trace.solution
+    thought = row.edited_thought or row.thought
+    solution = row.edited_solution or row.solution
     return thought.strip(), solution.strip()
 
 
@@ -102,64 +224,60 @@ def styled(thought: str, solution: str, style: str) -> str:
     return solution  # reasoning-field: the thought goes in its own key
 
 
-def metadata(trace: Trace) -> dict:
-    problem = trace.annotation.problem
-    review = getattr(trace, "review", None)
+def metadata(row: Row) -> dict:
     return {
-        "problem_source": problem.source,
-        "problem_id": problem.external_id,
-        "subject": problem.subject,
-        "level": problem.level,
-        "trace_id": trace.pk,
-        "prompt_version": str(trace.prompt),
-        "model": trace.params.get("model", ""),
-        "completion_tokens": trace.completion_tokens,
-        "review": review.status if review else "pending",
-        "edited": bool(review and (review.edited_thought or review.edited_solution)),
-        "simulated": trace.is_simulated,
-        "annotator": pseudonym("annotator", trace.annotation.annotator_id),
-        "reviewers": [
-            pseudonym("reviewer", d.reviewer_id) for d in getattr(trace, "approvals", [])
-        ],
+        "problem_source": row.source,
+        "problem_id": row.external_id,
+        "subject": row.subject,
+        "level": row.level,
+        "trace_id": row.pk,
+        "prompt_version": row.prompt_version,
+        "model": row.model,
+        "completion_tokens": row.completion_tokens,
+        "review": row.status,
+        "edited": bool(row.edited_thought or row.edited_solution),
+        "simulated": row.is_simulated,
+        "annotator": pseudonym("annotator", row.annotator_id),
+        "reviewers": [pseudonym("reviewer", reviewer) for reviewer in row.reviewers],
     }
 
 
-def record(trace: Trace, *, fmt: str, style: str, system: str) -> dict:
+def record(row: Row | RawRow, *, fmt: str, style: str, system: str) -> dict:
     """One training record (formats messages, sharegpt, alpaca) or the raw record."""
-    if fmt == "raw":
-        return raw_record(trace)
-    thought, solution = texts(trace)
-    question = trace.annotation.problem.statement.strip()
+    if isinstance(row, RawRow):
+        return raw_record(row.trace)
+    thought, solution = texts(row)
+    question = row.statement.strip()
     answer = styled(thought, solution, style)
     reasoning = {"reasoning": thought} if style == "reasoning-field" else {}
     if fmt == "messages":
         messages = [{"role": "system", "content": system}] if system else []
         messages += [{"role": "user", "content": question},
                      {"role": "assistant", "content": answer, **reasoning}]  # fmt: skip
-        return {"messages": messages, "metadata": metadata(trace)}
+        return {"messages": messages, "metadata": metadata(row)}
     if fmt == "sharegpt":
         conversations = [{"from": "human", "value": question}, {"from": "gpt", "value": answer}]
         return {"conversations": conversations, "system": system, **reasoning,
-                "metadata": metadata(trace)}  # fmt: skip
+                "metadata": metadata(row)}  # fmt: skip
     return {"instruction": question, "input": "", "output": answer, "system": system,
-            **reasoning, "metadata": metadata(trace)}  # fmt: skip
+            **reasoning, "metadata": metadata(row)}  # fmt: skip
 
 
-def preference_record(chosen: Trace, rejected: Trace, *, style: str, system: str) -> dict:
+def preference_record(chosen: Row, rejected: Row, *, style: str, system: str) -> dict:
     """A DPO pair: an approved and a rejected trace of the same problem."""
 
-    def turn(trace: Trace) -> dict:
-        return {"from": "gpt", "value": styled(*texts(trace), style)}
+    def turn(row: Row) -> dict:
+        return {"from": "gpt", "value": styled(*texts(row), style)}
 
     return {
-        "conversations": [{"from": "human", "value": chosen.annotation.problem.statement.strip()}],
+        "conversations": [{"from": "human", "value": chosen.statement.strip()}],
         "chosen": turn(chosen),
         "rejected": turn(rejected),
         "system": system,
         "metadata": {
             **metadata(chosen),
             "rejected_trace_id": rejected.pk,
-            "rejected_prompt_version": str(rejected.prompt),
+            "rejected_prompt_version": rejected.prompt_version,
         },  # fmt: skip
     }
 
@@ -172,7 +290,7 @@ def raw_record(trace: Trace) -> dict:
     trace_fields = {
         field.attname: getattr(trace, field.attname)
         for field in Trace._meta.concrete_fields
-        if field.name not in skip
+        if field.name not in skip and field.name not in DERIVED
     }
     return {
         "trace": {

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
 
 from . import records
 
@@ -73,8 +74,9 @@ def split_of(problem_key: str, splits: dict[str, float], seed: int) -> str:
     return name
 
 
-def _dump(record: dict) -> str:
-    return json.dumps(record, ensure_ascii=False, cls=DjangoJSONEncoder) + "\n"
+def _dump(record: dict) -> bytes:
+    """One JSONL line, UTF-8: encoded once, for both the file and its checksum."""
+    return (json.dumps(record, ensure_ascii=False, cls=DjangoJSONEncoder) + "\n").encode()
 
 
 def _dataset_info(fmt: str, files: list[dict]) -> dict:
@@ -160,7 +162,7 @@ def dataset_export(
         raise ExportError("Nothing to export: no trace matches these filters.")
 
     temporary = {name: output / f".{name}.jsonl.partial" for name in splits}
-    handles = {name: path.open("w", encoding="utf-8") for name, path in temporary.items()}
+    handles = {name: path.open("wb") for name, path in temporary.items()}
     hashes = {name: hashlib.sha256() for name in splits}
     counts = dict.fromkeys(splits, 0)
     prompts, models, endpoints = set(), set(), set()
@@ -170,37 +172,37 @@ def dataset_export(
         def write(split: str, record: dict) -> None:
             line = _dump(record)
             handles[split].write(line)
-            hashes[split].update(line.encode("utf-8"))
+            hashes[split].update(line)
             counts[split] += 1
 
         def flush_pairs() -> None:
             for bad in rejected:
                 if chosen:
-                    best = min(chosen, key=lambda t: (t.review.rank or 99, t.pk))
+                    best = min(chosen, key=lambda row: (row.rank or 99, row.pk))
                     pair = records.preference_record(best, bad, style=style, system=system)
                     write(split_of(pending_problem, splits, seed), pair)
 
-        for done, trace in enumerate(records.iterate(traces), start=1):
-            problem = trace.annotation.problem
-            key = f"{problem.source}:{problem.external_id}"
-            prompts.add(str(trace.prompt))
-            models.add(trace.params.get("model", ""))
-            endpoints.add(trace.endpoint.name)
+        with transaction.atomic():  # so that the server-side cursor needs no WITH HOLD
+            for done, row in enumerate(records.iterate(traces, fmt=fmt), start=1):
+                key = row.problem_key
+                prompts.add(row.prompt_version)
+                models.add(row.model)
+                endpoints.add(row.endpoint)
+                if dpo:
+                    if key != pending_problem:
+                        flush_pairs()
+                        pending_problem, chosen, rejected = key, [], []
+                    if row.status == "approved":
+                        chosen.append(row)
+                    elif row.status == "rejected":
+                        rejected.append(row)
+                else:
+                    write(split_of(key, splits, seed),
+                          records.record(row, fmt=fmt, style=style, system=system))  # fmt: skip
+                if progress:
+                    progress(done, total)
             if dpo:
-                if key != pending_problem:
-                    flush_pairs()
-                    pending_problem, chosen, rejected = key, [], []
-                status = getattr(getattr(trace, "review", None), "status", "pending")
-                (
-                    chosen if status == "approved" else rejected if status == "rejected" else []
-                ).append(trace)
-            else:
-                write(split_of(key, splits, seed),
-                      records.record(trace, fmt=fmt, style=style, system=system))  # fmt: skip
-            if progress:
-                progress(done, total)
-        if dpo:
-            flush_pairs()
+                flush_pairs()
         for handle in handles.values():
             handle.close()
         if sum(counts.values()) == 0:

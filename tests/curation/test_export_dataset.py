@@ -4,9 +4,13 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+from annotator.roles import Role
 from curation import services
-from tests.factories import AnnotationFactory, ProblemFactory, TraceFactory
+from curation.exports import records
+from tests.factories import AnnotationFactory, ProblemFactory, TraceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -103,6 +107,35 @@ def test_raw_format_keeps_every_field(tmp_path, corpus):
     assert row["annotation"]["annotator"].startswith("annotator-")
 
 
+def test_every_approval_oldest_first_in_one_query_per_chunk(
+    tmp_path, corpus, reviewer_user, settings, monkeypatch
+):
+    settings.REVIEW_APPROVALS_REQUIRED = 2
+    second = UserFactory(username="second", role=Role.REVIEWER)
+    annotation = AnnotationFactory(problem=ProblemFactory(external_id="q9"), status="submitted")
+    trace = TraceFactory(annotation=annotation)
+    approve(trace, reviewer_user)
+    approve(trace, second)
+    monkeypatch.setattr(records, "CHUNK", 3)
+    with CaptureQueriesContext(connection) as queries:
+        rows = lines(export(tmp_path, "--format", "messages") / "train.jsonl")
+    assert len(rows) == 7
+    assert rows[-1]["metadata"]["reviewers"] == [
+        records.pseudonym("reviewer", reviewer_user.pk),
+        records.pseudonym("reviewer", second.pk),
+    ]
+    approvals = [query for query in queries if "curation_reviewdecision" in query["sql"]]
+    assert len(approvals) == 3  # 7 traces, 3 a chunk
+
+
+def test_pseudonyms_follow_the_secret_key(settings):
+    first = records.pseudonym("annotator", 1)
+    assert first == records.pseudonym("annotator", 1) != records.pseudonym("reviewer", 1)
+    settings.SECRET_KEY = "another-secret"
+    assert records.pseudonym("annotator", 1) != first
+    assert records.pseudonym("annotator", None) is None
+
+
 def test_an_edit_is_what_gets_exported(tmp_path, reviewer_user):
     trace = TraceFactory()
     approve(trace, reviewer_user, edited_thought="Edited thought.")
@@ -172,8 +205,6 @@ def test_an_unwritable_folder_is_reported(tmp_path, corpus):
 
 
 def test_an_interrupted_export_leaves_no_file(tmp_path, corpus, monkeypatch):
-    from curation.exports import records
-
     calls = []
 
     def explode(trace, **kwargs):

@@ -19,6 +19,7 @@ class Command(BaseCommand):
         "Export reviewed traces as training data (JSONL per split, dataset_info.json for "
         "LLaMA-Factory, manifest.json with checksums, a dataset card)."
     )
+    requires_system_checks = []  # start-up time: the checks load every URL and view
 
     def add_arguments(self, parser):
         parser.add_argument("--format", required=True, choices=FORMATS, dest="fmt")
