@@ -6,7 +6,7 @@ class CurationConfig(AppConfig):
     verbose_name = "Curation"
 
     def ready(self) -> None:
-        from expansion.services import trace_succeeded
+        from expansion.signals import trace_succeeded
 
         from .analytics import tasks  # noqa: F401  (registers the analytics tasks)
         from .analytics.receivers import profile_succeeded_trace

@@ -11,7 +11,6 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.dispatch import Signal
 from django.utils import timezone
 
 from annotator.models import Annotation
@@ -22,11 +21,9 @@ from .limiter import LimitTimeout, endpoint_slot, limiter
 from .models import LLMEndpoint, PromptVersion, Trace
 from .parsing import split_thought
 from .prompts import build_messages, prompt_active
+from .signals import trace_succeeded
 
 logger = logging.getLogger(__name__)
-
-# Sent with trace_id once a trace has succeeded (by the run that finished it, once).
-trace_succeeded = Signal()
 
 # A running job silent this long has lost its worker.
 HEARTBEAT_STALE_SECONDS = int(getattr(settings, "EXPANSION_HEARTBEAT_STALE_SECONDS", 120))
