@@ -140,10 +140,17 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ROUTES = {"expansion.tasks.expand_trace": {"queue": "expansion"}}
+# Analytics figures older than this are recomputed in the background (pages say how old
+# they are); the default dashboard is recomputed on this interval by the beat schedule.
+ANALYTICS_CACHE_SECONDS = envint("ANALYTICS_CACHE_SECONDS", 60)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stalled-traces": {
         "task": "expansion.tasks.requeue_stalled_traces",
         "schedule": 60.0,
+    },
+    "refresh-default-analytics": {
+        "task": "curation.analytics.tasks.refresh_default_figures",
+        "schedule": float(max(ANALYTICS_CACHE_SECONDS, 10)),
     },
 }
 
@@ -162,8 +169,6 @@ EXPANSION_HEARTBEAT_STALE_SECONDS = envint("EXPANSION_HEARTBEAT_STALE_SECONDS", 
 # worker until the broker's visibility timeout); a duplicate message is harmless.
 EXPANSION_REQUEUE_QUEUED_AFTER_SECONDS = envint("EXPANSION_REQUEUE_QUEUED_AFTER_SECONDS", 900)
 REVIEW_APPROVALS_REQUIRED = envint("REVIEW_APPROVALS_REQUIRED", 1)
-# The analytics pages show figures at most this old (the page says when they were computed).
-ANALYTICS_CACHE_SECONDS = envint("ANALYTICS_CACHE_SECONDS", 60)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

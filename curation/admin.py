@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import ReviewDecision, TraceReview
+from .models import Marker, ReviewDecision, TraceReview
 
 
 @admin.register(ReviewDecision)
@@ -34,3 +34,20 @@ class TraceReviewAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Marker)
+class MarkerAdmin(admin.ModelAdmin):
+    """Markers the analytics count. A new one is added (and counted) from the dashboard."""
+
+    list_display = ["phrase", "builtin", "created_at", "counted_at"]
+    readonly_fields = ["builtin", "created_at", "counted_at"]
+
+    def has_add_permission(self, request):
+        return False  # the dashboard adds them and has a worker count them
+
+    def has_change_permission(self, request, obj=None):
+        return False  # changing the phrase would leave its counts wrong
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is None or not obj.builtin

@@ -129,10 +129,6 @@ class Export(models.Model):
     def __str__(self) -> str:
         return f"Export {self.pk} ({self.format}, {self.status})"
 
-    def save(self, *args, **kwargs):
-        self.records = sum(self.counts.values())
-        super().save(*args, **kwargs)
-
     @property
     def folder(self):
         return settings.VAR_DIR / "exports" / str(self.pk)
@@ -171,6 +167,12 @@ class TraceProfile(models.Model):
     lines = models.PositiveIntegerField(help_text="Non-empty lines of thought and solution.")
     coverage = models.FloatField(null=True, blank=True, help_text="Mean step coverage, 0-1.")
     answer_match = models.BooleanField(help_text="The boxed answer matches the reference.")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tokens"], name="trace_profile_tokens_idx"),
+            models.Index(fields=["lines"], name="trace_profile_lines_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Profile of trace {self.trace_id}: {self.tokens} tokens, {self.lines} lines"

@@ -1,13 +1,19 @@
 """The figures each analytics page shows, with their links, cached and refreshed in the background.
 
 Computing a dashboard at 100,000 traces takes about a second of aggregates, so pages show
-cached figures with the time they were computed. Once figures are older than
-ANALYTICS_CACHE_SECONDS, the next request still gets them at once and a worker computes new
-ones (one refresh per page at a time); only figures older than STALE_SECONDS, or none at all,
-are computed during the request. "Recompute now" (``fresh``) always computes.
+cached figures with the time they were computed:
+
+- the figures that do not depend on the chosen traces (funnel, cost, people) are one entry,
+  the trace profile of each scope and grouping another, each comparison of two a third;
+- once figures are older than ANALYTICS_CACHE_SECONDS, the next request still gets them at
+  once and a worker computes new ones (one refresh per entry at a time); the beat schedule
+  also refreshes the default dashboard every ANALYTICS_CACHE_SECONDS, so it is always warm;
+- figures older than ``stale_after()`` (five times that, at least five minutes: the workers
+  are down or far behind) are not shown: the request computes new ones.
 """
 
 import hashlib
+import logging
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -18,9 +24,14 @@ from django.utils import timezone
 from . import charts, metrics
 from .profiles import profiles_missing
 
-STALE_SECONDS = 3600  # older figures are not shown, even while a refresh is under way
+logger = logging.getLogger(__name__)
 REFRESH_SECONDS = 120  # a refresh not done by then (a busy or stopped worker) is sent again
 SCOPE_PARAMS = {"prompt_id": "prompt", "endpoint__model": "model"}
+DEFAULT_ENTRIES = [("overview",), ("profile", "prompt", ""), ("choices",)]
+
+
+def stale_after() -> int:
+    return max(300, 5 * settings.ANALYTICS_CACHE_SECONDS)
 
 
 def traces_url(**params) -> str:
@@ -44,12 +55,22 @@ def _marker_links(rates: dict, scope: dict) -> dict:
     return rates
 
 
-def dashboard(group: str, scope_value: str) -> dict:
-    scope = metrics.parse_scope(scope_value) or {}
-    base = scope_params(scope)
+def overview() -> dict:
+    """The figures of the whole platform: funnel, cost and tokens, people."""
     return {
         "funnel": metrics.funnel(),
         "costs": metrics.costs(),
+        "annotators": metrics.annotators(),
+        "reviewers": metrics.reviewers(),
+        "missing": profiles_missing(),
+    }
+
+
+def profile(group: str, scope_value: str) -> dict:
+    """The trace profile of the chosen traces: histograms and marker rates."""
+    scope = metrics.parse_scope(scope_value) or {}
+    base = scope_params(scope)
+    return {
         "tokens": charts.histogram_chart(
             metrics.histogram("tokens", scope), "completion tokens",
             lambda low, high: traces_url(**base, tokens_min=low, tokens_max=high)),
@@ -58,15 +79,10 @@ def dashboard(group: str, scope_value: str) -> dict:
             lambda low, high: traces_url(**base, lines_min=low, lines_max=high)),
         "markers": _marker_links(metrics.marker_rates(scope), scope),
         "markers_by_group": _marker_links(metrics.marker_rates(scope, group), scope),
-        "annotators": metrics.annotators(),
-        "reviewers": metrics.reviewers(),
-        "scope_choices": metrics.scope_choices(),
-        "missing": profiles_missing(),
     }  # fmt: skip
 
 
-def side(scope_value: str) -> dict:
-    """One side of the comparison: a prompt version or a model."""
+def _side(scope_value: str) -> dict:
     scope = metrics.parse_scope(scope_value) or {}
     figures = metrics.side(scope)
     base = scope_params(scope)
@@ -74,13 +90,29 @@ def side(scope_value: str) -> dict:
         "traces": traces_url(**base),
         "approved": traces_url(**base, review="approved"),
         "matched": traces_url(**base, answer_match="true"),
-        "profiled": traces_url(**base, status="succeeded"),
+        "profiled": traces_url(**base, profiled="true"),
     }
     _marker_links(figures["markers"], scope)
     return figures
 
 
-COMPUTATIONS = {"dashboard": dashboard, "side": side, "choices": metrics.scope_choices}
+def comparison(a: str, b: str) -> dict:
+    """Two prompt versions or models side by side, their markers row by row."""
+    sides = [_side(a), _side(b)]
+    rows = [
+        {"marker": one["marker"], "a": one["cells"][0], "b": other["cells"][0]}
+        for one, other in zip(sides[0]["markers"]["rows"], sides[1]["markers"]["rows"],
+                              strict=True)
+    ]  # fmt: skip
+    return {"sides": sides, "marker_rows": rows}
+
+
+COMPUTATIONS = {
+    "overview": overview,
+    "profile": profile,
+    "comparison": comparison,
+    "choices": metrics.scope_choices,
+}
 
 
 def _key(kind: str, args: tuple) -> str:
@@ -88,12 +120,17 @@ def _key(kind: str, args: tuple) -> str:
 
 
 def figures_compute(kind: str, *args: str) -> dict:
-    """Compute one page's figures now and keep them for the next requests."""
-    entry = {"figures": COMPUTATIONS[kind](*args), "computed_at": timezone.now()}
-    key = _key(kind, args)
-    cache.set(key, entry, STALE_SECONDS)
-    cache.delete(f"{key}:refreshing")
+    """Compute one entry's figures now and keep them for the next requests."""
+    started = timezone.now()  # the figures are at least as old as the start of their queries
+    entry = {"figures": COMPUTATIONS[kind](*args), "computed_at": started}
+    cache.set(_key(kind, args), entry, stale_after())
     return entry
+
+
+def figures_refresh(kind: str, *args: str) -> None:
+    """What the worker runs: new figures, then the next refresh may be sent."""
+    figures_compute(kind, *args)
+    cache.delete(f"{_key(kind, args)}:refreshing")
 
 
 def figures_get(kind: str, *args: str, fresh: bool = False) -> dict:
@@ -107,5 +144,15 @@ def figures_get(kind: str, *args: str, fresh: bool = False) -> dict:
     age = (timezone.now() - entry["computed_at"]).total_seconds()
     refreshing = age > settings.ANALYTICS_CACHE_SECONDS
     if refreshing and cache.add(f"{key}:refreshing", True, REFRESH_SECONDS):
-        refresh_figures.delay(kind, *args)
+        try:
+            refresh_figures.delay(kind, *args)
+        except Exception:  # the broker is down: the page still shows what it has
+            logger.exception("Could not send the refresh of analytics %s%s", kind, args)
+            cache.delete(f"{key}:refreshing")
     return {**entry, "refreshing": refreshing}
+
+
+def defaults_refresh() -> None:
+    """Keep the default dashboard and the comparison choices warm (run by the beat schedule)."""
+    for kind, *args in DEFAULT_ENTRIES:
+        figures_refresh(kind, *args)

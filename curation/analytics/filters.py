@@ -3,6 +3,7 @@
 from datetime import date, datetime, time
 
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -19,6 +20,9 @@ FLAGS = {
     "truncated": "flag_truncated",
 }
 REVIEW_CHOICES = [("", "any"), ("awaiting", "awaiting review"), *Review.Status.choices]
+
+
+DAYS = [MinValueValidator(date(1900, 1, 1)), MaxValueValidator(date(9000, 1, 1))]
 
 
 def _local_midnight(day: date) -> datetime:
@@ -48,10 +52,10 @@ class TraceFilterForm(forms.Form):
     annotator = forms.IntegerField(required=False, min_value=1, max_value=2**62)
     reviewer = forms.IntegerField(required=False, min_value=1, max_value=2**62,
                                   help_text="Traces this reviewer decided on.")  # fmt: skip
-    since = forms.DateField(required=False, help_text="Finished on or after this day.")
-    until = forms.DateField(required=False, help_text="Finished before this day.")
-    decided_since = forms.DateField(required=False)
-    decided_until = forms.DateField(required=False)
+    since = forms.DateField(required=False, validators=DAYS, help_text="Finished on or after.")
+    until = forms.DateField(required=False, validators=DAYS, help_text="Finished before.")
+    decided_since = forms.DateField(required=False, validators=DAYS)
+    decided_until = forms.DateField(required=False, validators=DAYS)
     tokens_min = forms.IntegerField(required=False, min_value=0, max_value=2**31)
     tokens_max = forms.IntegerField(required=False, min_value=0, max_value=2**31)
     lines_min = forms.IntegerField(required=False, min_value=0, max_value=2**31)
@@ -64,6 +68,9 @@ class TraceFilterForm(forms.Form):
                                       help_text="Checks that passed.")  # fmt: skip
     answer_match = forms.NullBooleanField(required=False, widget=forms.Select(
         choices=[("", "any"), ("true", "yes"), ("false", "no")]))  # fmt: skip
+    profiled = forms.NullBooleanField(required=False, widget=forms.Select(
+        choices=[("", "any"), ("true", "yes"), ("false", "no")]),
+        help_text="Succeeded traces the analytics have profiled.")  # fmt: skip
 
 
 def _between(field: str, low, high) -> Q:
@@ -111,6 +118,8 @@ def traces_filtered(data: dict) -> QuerySet:
         q &= Q(status=Trace.Status.SUCCEEDED, **{FLAGS[name]: False})
     if data.get("answer_match") is not None:
         q &= Q(profile__answer_match=data["answer_match"])
+    if data.get("profiled") is not None:
+        q &= Q(profile__isnull=not data["profiled"])
     traces = Trace.objects.filter(q)
     if data.get("reviewer"):
         decided = ReviewDecision.objects.filter(trace=OuterRef("pk"), reviewer_id=data["reviewer"])

@@ -5,6 +5,7 @@ Trace (``{"prompt_id": 3}``, ``{"endpoint__model": "gpt-x"}``, or ``{}`` for eve
 """
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -94,7 +95,7 @@ def funnel(now: datetime | None = None) -> dict:
             Review.objects.filter(status=Review.Status.APPROVED), "decided_at")),
         ("rejected", "Rejected", per_window(
             Review.objects.filter(status=Review.Status.REJECTED), "decided_at")),
-        ("exported", "Records exported", per_window(
+        ("exported", "Records written by exports", per_window(
             Export.objects.filter(status=Export.Status.SUCCEEDED), "finished_at",
             measure="records")),
     ]  # fmt: skip
@@ -271,9 +272,9 @@ def parse_scope(value: str) -> dict | None:
     kind, _, ident = (value or "").partition(":")
     if not value:
         return {}
-    if kind == "prompt" and ident.isdigit() and len(ident) < 19:
+    if kind == "prompt" and re.fullmatch(r"[0-9]{1,18}", ident):
         return {"prompt_id": int(ident)}
-    if kind == "model" and ident:
+    if kind == "model" and ident and "\x00" not in ident:
         return {"endpoint__model": ident}
     return None
 
@@ -282,7 +283,8 @@ def parse_scope(value: str) -> dict | None:
 
 
 def annotators() -> list[dict]:
-    """Per annotator: submitted, mean time per annotation, approval and return rates."""
+    """Per annotator: submitted annotations, mean time per annotation, their traces with the
+    approval rate, and the share of submitted annotations returned at least once."""
     users = get_user_model().objects
     submitted = (
         Annotation.objects.filter(submitted_at__isnull=False)
@@ -291,12 +293,13 @@ def annotators() -> list[dict]:
         .values_list("annotator_id", "n", "seconds")
         .order_by()
     )
-    reviewed = dict(
+    traced = dict(
         (row[0], row[1:])
-        for row in Review.objects.values_list("trace__annotation__annotator_id")
-        .annotate(approved=Count("pk", filter=Q(status=Review.Status.APPROVED)),
-                  rejected=Count("pk", filter=Q(status=Review.Status.REJECTED)))
-        .values_list("trace__annotation__annotator_id", "approved", "rejected").order_by()
+        for row in Trace.objects.values_list("annotation__annotator_id")
+        .annotate(traces=Count("pk"),
+                  approved=Count("pk", filter=Q(review__status=Review.Status.APPROVED)),
+                  rejected=Count("pk", filter=Q(review__status=Review.Status.REJECTED)))
+        .values_list("annotation__annotator_id", "traces", "approved", "rejected").order_by()
     )  # fmt: skip
     returned = dict(
         ReviewDecision.objects.filter(decision=Decision.RETURN)
@@ -309,9 +312,9 @@ def annotators() -> list[dict]:
     names = dict(users.filter(pk__in=rows).values_list("pk", "username"))
     result = []
     for pk, row in rows.items():
-        approved, rejected = reviewed.get(pk, (0, 0))
+        traces, approved, rejected = traced.get(pk, (0, 0, 0))
         result.append({
-            "id": pk, "name": names.get(pk, ""), **row, "approved": approved,
+            "id": pk, "name": names.get(pk, ""), **row, "traces": traces, "approved": approved,
             "rejected": rejected, "approval_rate": _ratio(approved, approved + rejected),
             "returned": returned.get(pk, 0),
             "return_rate": _ratio(returned.get(pk, 0), row["submitted"]),
@@ -320,20 +323,25 @@ def annotators() -> list[dict]:
 
 
 def _agreement() -> dict[int, tuple[int, int]]:
-    """Per reviewer: (pairs, agreed) over approve/reject decisions another reviewer also made
-    on the same trace."""
+    """Per reviewer: (pairs, agreed) with each other reviewer who decided the same trace.
+
+    Each reviewer's last approve or reject on a trace is their verdict on it.
+    """
     table = ReviewDecision._meta.db_table
     sql = f"""
+        WITH verdict AS (
+            SELECT trace_id, reviewer_id, decision FROM {table} WHERE id IN (
+                SELECT MAX(id) FROM {table} WHERE decision IN (%s, %s)
+                GROUP BY trace_id, reviewer_id))
         SELECT mine.reviewer_id, COUNT(*),
                SUM(CASE WHEN mine.decision = other.decision THEN 1 ELSE 0 END)
-        FROM {table} mine JOIN {table} other
+        FROM verdict mine JOIN verdict other
           ON other.trace_id = mine.trace_id AND other.reviewer_id <> mine.reviewer_id
-        WHERE mine.decision IN (%s, %s) AND other.decision IN (%s, %s)
         GROUP BY mine.reviewer_id
     """  # noqa: S608  (the table name is ours; values are parameters)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [Decision.APPROVE, Decision.REJECT] * 2)
-        return {reviewer: (pairs, int(agreed)) for reviewer, pairs, agreed in cursor.fetchall()}
+        cursor.execute(sql, [Decision.APPROVE, Decision.REJECT])
+        return {reviewer: (pairs, agreed) for reviewer, pairs, agreed in cursor.fetchall()}
 
 
 def reviewers() -> list[dict]:
@@ -343,7 +351,8 @@ def reviewers() -> list[dict]:
     """
     rows = (
         ReviewDecision.objects.values("reviewer_id", "reviewer__username")
-        .annotate(decisions=Count("pk"), hours=Count(TruncHour("created_at"), distinct=True))
+        .annotate(decisions=Count("pk"), traces=Count("trace_id", distinct=True),
+                  hours=Count(TruncHour("created_at"), distinct=True))  # fmt: skip
         .order_by("reviewer__username")
     )
     agreement = _agreement()
@@ -352,7 +361,7 @@ def reviewers() -> list[dict]:
         pairs, agreed = agreement.get(row["reviewer_id"], (0, 0))
         result.append({
             "id": row["reviewer_id"], "name": row["reviewer__username"],
-            "decisions": row["decisions"], "hours": row["hours"],
+            "decisions": row["decisions"], "traces": row["traces"], "hours": row["hours"],
             "per_hour": _ratio(row["decisions"], row["hours"]),
             "pairs": pairs, "agreed": agreed, "agreement": _ratio(agreed, pairs),
         })  # fmt: skip

@@ -77,8 +77,9 @@ def _profiles_write(traces: list[Trace], markers: list[Marker]) -> list[TracePro
     with transaction.atomic():
         TraceProfile.objects.filter(trace_id__in=ids).delete()
         MarkerCount.objects.filter(trace_id__in=ids).delete()
-        TraceProfile.objects.bulk_create(profiles)
-        MarkerCount.objects.bulk_create(counts)
+        # A concurrent profiling of the same trace writes the same rows: keep either.
+        TraceProfile.objects.bulk_create(profiles, ignore_conflicts=True)
+        MarkerCount.objects.bulk_create(counts, ignore_conflicts=True)
     return profiles
 
 

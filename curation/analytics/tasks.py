@@ -15,6 +15,13 @@ def fill_profiles() -> None:
 
 @shared_task(acks_late=True, ignore_result=True)
 def refresh_figures(kind: str, *args: str) -> None:
-    from .figures import figures_compute
+    from .figures import figures_refresh
 
-    figures_compute(kind, *args)
+    figures_refresh(kind, *args)
+
+
+@shared_task(ignore_result=True, expires=60)
+def refresh_default_figures() -> None:
+    from .figures import defaults_refresh
+
+    defaults_refresh()

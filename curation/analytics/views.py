@@ -22,14 +22,16 @@ VISIBLE_FILTERS = ["status", "review", "has", "lacks", "answer_match", "flag", "
 
 
 def _fresh(request) -> bool:
-    return request.GET.get("fresh") == "1"
+    """Admins may have figures recomputed during their request ("Recompute now")."""
+    return request.GET.get("fresh") == "1" and has_role(request.user, Role.ADMIN)
 
 
-def _scope(request) -> str:
-    value = request.GET.get("scope", "")
-    if metrics.parse_scope(value) is None:
-        messages.error(request, f"Unknown scope “{value}”: showing every trace.")
-        return ""
+def _chosen(request, name: str, choices: dict, default: str = "") -> str:
+    """A prompt version or model that has traces (``prompt:<id>``, ``model:<name>``)."""
+    value = request.GET.get(name, default)
+    if value and value not in choices:
+        messages.error(request, f"No prompt version or model “{value}” has traces.")
+        return default if default in choices else ""
     return value
 
 
@@ -41,7 +43,6 @@ def _funnel_links(funnel: dict, *, is_admin: bool) -> list[dict]:
         day = window.start.date() if window.start else None
         return {
             "problems": reverse("problem-list") if not day else None,
-            "submitted": f"{reverse('problem-list')}?status=submitted" if not day else None,
             "expanded": traces_url(status="succeeded", since=day),
             "awaiting": traces_url(review="awaiting", since=day),
             "approved": traces_url(review="approved", decided_since=day),
@@ -77,15 +78,20 @@ def dashboard(request):
     group = request.GET.get("group", "prompt")
     if group not in metrics.GROUPS:
         group = "prompt"
-    scope_value = _scope(request)
-    entry = figures_get("dashboard", group, scope_value, fresh=_fresh(request))
-    figures = entry["figures"]
+    fresh = _fresh(request)
+    choices = dict(figures_get("choices", fresh=fresh)["figures"])
+    scope = _chosen(request, "scope", choices)
+    overview = figures_get("overview", fresh=fresh)
+    profile = figures_get("profile", group, scope, fresh=fresh)
     is_admin = has_role(request.user, Role.ADMIN)
     return render(request, "analytics/dashboard.html", {
-        **figures, "funnel_rows": _funnel_links(figures["funnel"], is_admin=is_admin),
-        "computed_at": entry["computed_at"], "refreshing": entry["refreshing"],
-        "cache_seconds": settings.ANALYTICS_CACHE_SECONDS, "group": group, "scope": scope_value,
-        "marker_form": MarkerForm(), "pending_markers": Marker.objects.filter(counted_at=None),
+        **overview["figures"], **profile["figures"],
+        "funnel_rows": _funnel_links(overview["figures"]["funnel"], is_admin=is_admin),
+        "computed_at": min(overview["computed_at"], profile["computed_at"]),
+        "refreshing": overview["refreshing"] or profile["refreshing"],
+        "cache_seconds": settings.ANALYTICS_CACHE_SECONDS, "group": group, "scope": scope,
+        "scope_choices": choices.items(), "marker_form": MarkerForm(),
+        "pending_markers": Marker.objects.filter(counted_at=None),
     })  # fmt: skip
 
 
@@ -119,29 +125,21 @@ def profiles_refresh(request):
 @require_GET
 @role_required(Role.REVIEWER, Role.ADMIN)
 def compare(request):
-    choices = figures_get("choices", fresh=_fresh(request))["figures"]
-    defaults = [value for value, _ in choices[:2]] + ["", ""]
-    picked = [request.GET.get("a", defaults[0]), request.GET.get("b", defaults[1])]
-    sides = []
-    for value in picked:
-        if not metrics.parse_scope(value):
-            messages.error(request, f"Pick a prompt version or a model to compare (“{value}”).")
-            sides.append(None)
-            continue
-        entry = figures_get("side", value, fresh=_fresh(request))
-        label = dict(choices).get(value, value)
-        sides.append({"value": value, "label": label, "computed_at": entry["computed_at"],
-                      "refreshing": entry["refreshing"], **entry["figures"]})  # fmt: skip
-    rows = []
-    if all(sides):
-        rows = [
-            {"marker": a["marker"], "a": a["cells"][0], "b": b["cells"][0]}
-            for a, b in zip(sides[0]["markers"]["rows"], sides[1]["markers"]["rows"], strict=True)
-        ]
-    return render(request, "analytics/compare.html", {
-        "choices": choices, "picked": picked, "sides": sides, "marker_rows": rows,
-        "cache_seconds": settings.ANALYTICS_CACHE_SECONDS,
-    })  # fmt: skip
+    choices = dict(figures_get("choices", fresh=_fresh(request))["figures"])
+    defaults = [*list(choices)[:2], "", ""]
+    picked = [
+        _chosen(request, "a", choices, defaults[0]),
+        _chosen(request, "b", choices, defaults[1]),
+    ]
+    context = {"choices": choices.items(), "picked": picked,
+               "cache_seconds": settings.ANALYTICS_CACHE_SECONDS}  # fmt: skip
+    if all(picked):
+        entry = figures_get("comparison", *picked, fresh=_fresh(request))
+        sides = entry["figures"]["sides"]
+        for side, value in zip(sides, picked, strict=True):
+            side["label"] = choices[value]
+        context.update(entry, sides=sides, marker_rows=entry["figures"]["marker_rows"])
+    return render(request, "analytics/compare.html", context)
 
 
 # -- drill-down ----------------------------------------------------------------------------

@@ -53,6 +53,7 @@ def export_run(*, export_id: int) -> Export:
     else:
         export.status = Export.Status.SUCCEEDED
         export.counts, export.files, export.manifest = result.counts, result.files, result.manifest
+        export.records = sum(result.counts.values())
     export.finished_at = timezone.now()
     export.save()
     return export

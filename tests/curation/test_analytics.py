@@ -1,9 +1,14 @@
 """The analytics figures on a small corpus whose every value is known."""
 
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from html import unescape
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -88,7 +93,7 @@ def test_the_funnel_counts_each_stage_by_window(corpus):
     old = Problem.objects.create(source="old", external_id="1", statement="Old.")
     Problem.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=30))
     Export.objects.create(format="messages", status="succeeded", counts={"train": 3, "test": 1},
-                          finished_at=timezone.now())  # fmt: skip
+                          records=4, finished_at=timezone.now())  # fmt: skip
     stages = {s["key"]: s["counts"] for s in metrics.funnel()["stages"]}
     assert stages["problems"] == [3, 3, 4]  # today, this week, in total
     assert stages["annotated"] == stages["submitted"] == [3, 3, 3]
@@ -210,8 +215,8 @@ def test_the_dashboard_narrowed_to_one_prompt_version(corpus, client_as):
     assert f"?prompt={p2.pk}&amp;has=Hmm" in page.content.decode()
 
 
-def test_the_dashboard_is_cached_and_says_when_it_was_computed(corpus, client_as):
-    client = client_as(corpus["reviewers"][0])
+def test_the_dashboard_is_cached_and_says_when_it_was_computed(corpus, client_as, admin_user):
+    client = client_as(admin_user)
     first = client.get(reverse("analytics")).context["computed_at"]
     TraceFactory()
     assert client.get(reverse("analytics")).context["computed_at"] == first
@@ -236,10 +241,12 @@ def test_old_figures_are_shown_at_once_while_a_worker_computes_new_ones(
     for _ in range(2):
         page = client.get(reverse("analytics"))
         assert page.context["computed_at"] == first and page.context["refreshing"]
-    assert sent == [("dashboard", "prompt", "")]  # one refresh at a time
+    # one refresh of each entry at a time: choices, the overview, the profile of all traces
+    assert sent == [("choices",), ("overview",), ("profile", "prompt", "")]
     assert "as they are now: reload in a moment" in page.content.decode()
 
-    tasks.refresh_figures(*sent[0])  # what the worker runs
+    for args in sent:
+        tasks.refresh_figures(*args)  # what the worker runs
     page = client.get(reverse("analytics"))
     assert page.context["computed_at"] > first
     assert page.context["funnel"]["stages"][3]["counts"][0] == 4
@@ -280,7 +287,9 @@ def test_the_comparison_page(corpus, client_as):
 
 def test_the_comparison_names_a_bad_choice(corpus, client_as):
     page = client_as(corpus["reviewers"][0]).get(reverse("analytics-compare"), {"a": "oops"})
-    assert page.status_code == 200 and "Pick a prompt version or a model" in page.content.decode()
+    html = page.content.decode()
+    assert page.status_code == 200 and "No prompt version or model “oops” has traces." in html
+    assert page.context["picked"][0] == f"prompt:{corpus['prompts'][0].pk}"  # the default
 
 
 def test_drill_down_by_marker_absence_and_checks(corpus, client_as):
@@ -308,12 +317,102 @@ def test_drill_down_refuses_an_unknown_marker_by_name(corpus, client_as):
     assert "“Eureka” is not a counted marker" in page.content.decode()
 
 
-def test_every_figure_link_on_the_dashboard_lists_as_many_traces(corpus, client_as):
-    """The funnel's trace figures and their drill-down lists agree."""
+def _count_links(html: str) -> list[tuple[str, int]]:
+    """(href, number) of every link to the trace list whose text is a count."""
+    found = re.findall(r'<a href="(/analytics/traces/\?[^"]*)"[^>]*>(\d+)(?: traces?)?</a>', html)
+    return [(unescape(href), int(number)) for href, number in found]
+
+
+@pytest.mark.parametrize("page", ["dashboard", "compare"])
+def test_every_count_links_to_a_list_of_as_many_traces(corpus, client_as, page):
     client = client_as(corpus["reviewers"][0])
-    page = client.get(reverse("analytics"))
-    for stage in page.context["funnel_rows"]:
-        for cell in stage["cells"]:
-            if cell["href"] and cell["href"].startswith(reverse("analytics-traces")):
-                listed = client.get(cell["href"]).context["page"].paginator.count
-                assert listed == cell["count"], (stage["key"], cell)
+    corpus_extra_returned(corpus)  # a returned annotation and a trace with no profile
+    p1, _ = corpus["prompts"]
+    url = reverse("analytics") if page == "dashboard" else reverse("analytics-compare")
+    params = {} if page == "dashboard" else {"a": f"prompt:{p1.pk}", "b": "model:model-b"}
+    html = client.get(url, params).content.decode()
+    links = _count_links(html)
+    assert len(links) >= (30 if page == "dashboard" else 8)
+    for href, number in links:
+        listed = client.get(href).context["page"].paginator.count
+        assert listed == number, href
+
+
+def corpus_extra_returned(corpus):
+    t = TraceFactory(annotation=AnnotationFactory(annotator=corpus["alice"], status="submitted",
+                                                  submitted_at=timezone.now()),
+                     prompt=corpus["prompts"][0], endpoint=corpus["endpoints"][0])  # fmt: skip
+    services.review_decide(trace_id=t.pk, reviewer=corpus["reviewers"][0], decision="return",
+                           comment="Why?")  # fmt: skip
+
+
+def test_the_funnel_windows_start_at_local_midnight_and_on_monday(db, settings):
+    settings.TIME_ZONE = "Europe/Paris"
+    now = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)  # a Wednesday
+    for when in ("2026-11-18 00:30", "2026-11-17 22:59", "2026-11-16 00:10", "2026-11-15 22:59"):
+        problem = Problem.objects.create(source="w", external_id=when, statement="S.")
+        moment = datetime.fromisoformat(when).replace(tzinfo=ZoneInfo("Europe/Paris"))
+        Problem.objects.filter(pk=problem.pk).update(created_at=moment)
+    stages = {s["key"]: s["counts"] for s in metrics.funnel(now=now)["stages"]}
+    assert stages["problems"] == [1, 3, 4]  # today (Paris), since Monday 00:00 (Paris), all
+
+
+def test_bad_scopes_and_dates_get_a_message_not_an_error(corpus, client_as, admin_user):
+    client = client_as(corpus["reviewers"][0])
+    page = client.get(reverse("analytics"), {"scope": "prompt:\u00b2"})
+    assert page.status_code == 200 and "has traces" in page.content.decode()
+    page = client.get(reverse("analytics"), {"scope": "model:nobody\x00"})
+    assert page.status_code == 200 and page.context["scope"] == ""
+    page = client.get(reverse("analytics-compare"), {"a": "prompt:\u2460", "b": "model:"})
+    assert page.status_code == 200
+    for day in ("0001-01-01", "9999-12-31"):
+        assert client.get(reverse("analytics-traces"), {"until": day}).status_code == 400
+
+
+def test_the_comparison_stays_whole_after_a_marker_is_added(corpus, client_as):
+    p1, p2 = corpus["prompts"]
+    client = client_as(corpus["reviewers"][0])
+    client.get(reverse("analytics-compare"), {"a": f"prompt:{p1.pk}", "b": f"prompt:{p2.pk}"})
+    Marker.objects.create(phrase="Aha")
+    page = client.get(reverse("analytics-compare"), {"a": f"prompt:{p1.pk}", "b": "model:model-b"})
+    assert page.status_code == 200
+    assert [row["marker"].phrase for row in page.context["marker_rows"]][-1] == "Aha"
+
+
+def test_a_reviewers_last_verdict_on_a_trace_is_the_one_compared(db, settings):
+    settings.REVIEW_APPROVALS_REQUIRED = 3
+    trace = TraceFactory()
+    r1, r2 = (UserFactory(username=f"r{i}", role=Role.REVIEWER) for i in (1, 2))
+    for reviewer, decision in ((r1, "approve"), (r2, "approve"), (r1, "reject")):
+        services.review_decide(trace_id=trace.pk, reviewer=reviewer, decision=decision,
+                               reason="style" if decision == "reject" else "")  # fmt: skip
+    one, two = metrics.reviewers()
+    assert (one["decisions"], one["traces"], one["pairs"], one["agreed"]) == (2, 1, 1, 0)
+    assert (two["pairs"], two["agreed"], two["agreement"]) == (1, 0, 0.0)
+
+
+def test_only_admins_can_have_figures_recomputed_during_the_request(corpus, client_as, admin_user):
+    reviewer = client_as(corpus["reviewers"][0])
+    first = reviewer.get(reverse("analytics")).context["computed_at"]
+    assert reviewer.get(reverse("analytics"), {"fresh": "1"}).context["computed_at"] == first
+    admin = client_as(admin_user)
+    assert admin.get(reverse("analytics"), {"fresh": "1"}).context["computed_at"] > first
+
+
+def test_the_beat_keeps_the_default_dashboard_warm_and_a_broker_outage_is_survived(
+    corpus, client_as, settings, monkeypatch
+):
+    from curation.analytics import tasks
+
+    tasks.refresh_default_figures()  # what the beat schedule runs
+    client = client_as(corpus["reviewers"][0])
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(reverse("analytics"))
+    assert not page.context["refreshing"] and len(queries) <= 4  # session, user, roles, markers
+
+    def broker_down(*args):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(tasks.refresh_figures, "delay", broker_down)
+    settings.ANALYTICS_CACHE_SECONDS = 0
+    assert client.get(reverse("analytics")).status_code == 200
