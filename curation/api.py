@@ -2,6 +2,7 @@ from datetime import UTC, datetime, time
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -11,7 +12,7 @@ from expansion.models import LLMEndpoint, PromptVersion
 
 from . import services
 from .models import Decision, Reason
-from .selectors import CHECK_FILTERS, review_queue
+from .selectors import CHECK_FILTERS, QueuePaginator, review_queue
 
 MAX_ID = 2**63 - 1
 QUEUE_PARAMETERS = [
@@ -57,22 +58,28 @@ def queue_filters(params) -> dict:
     return values
 
 
+class QueuePagination(PageNumberPagination):
+    """Pages of 50; a page's traces are read without their long texts."""
+
+    django_paginator_class = QueuePaginator
+
+
 class ReviewQueueView(generics.ListAPIView):
-    """Traces awaiting review, oldest first (reviewers and admins; never your own)."""
+    """Traces awaiting review, oldest first (reviewers and admins; never your own).
+
+    The ``count`` of a query is kept 10 seconds, so it may lag the results that long.
+    """
 
     serializer_class = TraceListSerializer
     permission_classes = [HasRole(Role.REVIEWER, Role.ADMIN)]
+    pagination_class = QueuePagination
 
     @extend_schema(parameters=QUEUE_PARAMETERS)
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        traces = review_queue(
-            reviewer=self.request.user, **queue_filters(self.request.query_params)
-        )
-        # The list serializer returns none of the long texts: do not read them.
-        return traces.defer("thought", "solution", "reasoning", "content", "request", "response")
+        return review_queue(reviewer=self.request.user, **queue_filters(self.request.query_params))
 
 
 class ReviewSerializer(serializers.Serializer):

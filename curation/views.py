@@ -1,5 +1,4 @@
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -12,7 +11,14 @@ from expansion.models import LLMEndpoint, PromptVersion, Trace
 from . import presentation, services
 from .api import queue_filters
 from .models import Reason, TraceReview
-from .selectors import CHECK_FILTERS, review_queue
+from .selectors import (
+    CHECK_FILTERS,
+    COUNTS_SECONDS,
+    LONG_TEXTS,
+    QueuePaginator,
+    queue_counts,
+    review_queue,
+)
 
 PER_PAGE = 25
 
@@ -31,19 +37,18 @@ def queue(request):
         reviewer=request.user, **{k: v for k, v in filters.items() if k != "checks"}
     )
     # One aggregate gives the badge counts and the paginator's count.
-    counts = without_checks.aggregate(
+    counts = queue_counts(
+        without_checks,
         total=Count("pk"),
         matching=Count("pk", filter=Q(**{CHECK_FILTERS[name]: True for name in chosen}))
         if chosen
         else Count("pk"),
         **{name: Count("pk", filter=Q(**{field: True})) for name, field in CHECK_FILTERS.items()},
     )
-    paginator = Paginator(
-        traces.select_related(
-            "annotation__problem", "annotation__annotator", "endpoint", "prompt"
-        ).defer("thought", "solution", "reasoning", "content", "request", "response"),
-        PER_PAGE,
-    )
+    rows = Trace.objects.select_related(
+        "annotation__problem", "annotation__annotator", "endpoint", "prompt"
+    ).defer(*LONG_TEXTS)
+    paginator = QueuePaginator(traces, PER_PAGE, rows=rows)
     paginator.count = counts["matching"]
     page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
@@ -51,6 +56,7 @@ def queue(request):
     return render(request, "curation/queue.html", {
         "page": page, "counts": counts, "checks": CHECK_FILTERS, "query": query.urlencode(),
         "chosen": request.GET.getlist("checks"), "params": request.GET,
+        "counts_seconds": COUNTS_SECONDS,
     })  # fmt: skip
 
 

@@ -57,7 +57,7 @@ class TraceAdmin(admin.ModelAdmin):
     raw_id_fields = ["annotation"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in Trace._meta.fields]
+        return [field.name for field in Trace._meta.fields if not field.generated]
 
     def has_add_permission(self, request):
         return False

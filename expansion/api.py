@@ -66,7 +66,9 @@ class TraceViewSet(viewsets.ReadOnlyModelViewSet):
         traces = Trace.objects.order_by("-created_at", "-pk")
         if self.action != "list":
             return traces
-        traces = traces.defer("thought", "solution", "reasoning", "content", "request", "response")
+        traces = traces.defer(
+            "thought", "solution", "reasoning", "content", "request", "response", "search"
+        )
         errors = {}
         for param, field in FILTERS.items():
             value = self.request.query_params.get(param)

@@ -1,4 +1,7 @@
 import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from curation.models import ReviewDecision
 from tests.factories import TraceFactory
@@ -16,6 +19,25 @@ def test_queue_lists_oldest_first_with_filters_and_counts(api_as, reviewer_user)
     assert api.get("/api/review-queue/", {"checks": "bogus"}).status_code == 400
     assert api.get("/api/review-queue/", {"since": "2000-01-01"}).json()["count"] == 2
     assert api.get("/api/review-queue/", {"until": "2000-01-01"}).json()["count"] == 0
+
+
+def test_the_queue_count_is_kept_briefly_and_pages_make_no_query_per_row(api_as, reviewer_user):
+    def get(**params) -> tuple[dict, list[str]]:
+        with CaptureQueriesContext(connection) as queries:
+            data = api.get("/api/review-queue/", params).json()
+        return data, [q["sql"] for q in queries.captured_queries]
+
+    TraceFactory()
+    api = api_as(reviewer_user)
+    first, first_queries = get()
+    TraceFactory.create_batch(3)
+    kept, kept_queries = get()
+    assert first["count"] == kept["count"] == 1 and len(kept["results"]) == 4
+    assert not any("COUNT(" in sql for sql in kept_queries)
+    cache.clear()
+    counted, counted_queries = get()
+    assert counted["count"] == 4 and len(counted_queries) <= len(first_queries)
+    assert api.get("/api/review-queue/", {"q": "wait", "page": 2}).status_code == 404
 
 
 def test_annotators_cannot_reach_the_queue_or_review(api_as, annotator_user):

@@ -17,6 +17,23 @@ def test_queue_page_filters_and_counts(client_as, reviewer_user, django_assert_m
     assert "4 awaiting review · 1 match the filters" in body
 
 
+def test_queue_page_queries_do_not_grow_with_its_rows(client_as, reviewer_user):
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_as(reviewer_user)
+    queries = []
+    for batch in (1, 6):
+        TraceFactory.create_batch(batch, thought="Wait.")
+        cache.clear()
+        with CaptureQueriesContext(connection) as captured:
+            body = client.get("/review/", {"q": "wait"}).content.decode()
+        queries.append(len(captured))
+    assert queries[0] == queries[1] and "7 awaiting review · 7 match" in body
+    assert "counted at" in body
+
+
 def test_annotators_cannot_open_review_pages(client_as, annotator_user):
     trace = TraceFactory()
     client = client_as(annotator_user)

@@ -6,7 +6,7 @@ from django.db import connection
 from annotator.roles import Role
 from curation import services
 from curation.models import ReviewDecision, TraceReview
-from curation.selectors import review_queue
+from curation.selectors import QueuePaginator, review_queue
 from tests.factories import TraceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -106,6 +106,36 @@ def test_queue_filters(reviewer_user):
     assert list(review_queue(checks=["answer_mismatch"])) == [flagged]
     assert list(review_queue(text="wait")) == [flagged]
     assert review_queue().count() == 2
+
+
+def test_the_text_filter_searches_thought_and_solution_in_any_case(reviewer_user):
+    in_thought = TraceFactory(thought="Hmm. WAIT: 3+3 is 6.", solution="So x = 4.")
+    in_solution = TraceFactory(thought="Straight through.", solution="Wait, x = 4.")
+    neither = TraceFactory(thought="Straight through.", solution="So x = 4.")
+    assert list(review_queue(text="wait")) == [in_thought, in_solution]
+    assert list(review_queue(text="straight through")) == [in_solution, neither]
+    assert list(review_queue(text="zebra")) == []
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="full-text search: PostgreSQL")
+def test_on_postgresql_the_text_filter_matches_words_through_the_gin_index(reviewer_user):
+    word = TraceFactory(thought="Wait, 3+3 is 6.")
+    TraceFactory(thought="Awaiting nothing.")  # "wait" inside another word: no match
+    traces = review_queue(text="wait")
+    assert list(traces) == [word]
+    assert '"expansion_trace"."search" @@' in str(traces.query)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'trace_search_idx'")
+        (definition,) = cursor.fetchone()
+    assert "USING gin (search) WHERE ((status)::text = 'succeeded'::text)" in definition
+
+
+def test_a_page_reads_its_traces_by_id_in_queue_order(reviewer_user):
+    traces = TraceFactory.create_batch(5)
+    paginator = QueuePaginator(review_queue(reviewer=reviewer_user), 2)
+    assert paginator.count == 5
+    assert list(paginator.page(2)) == traces[2:4]
+    assert list(paginator.page(3)) == traces[4:]
 
 
 @pytest.mark.django_db(transaction=True)
