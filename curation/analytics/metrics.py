@@ -351,8 +351,11 @@ def reviewers() -> list[dict]:
     """
     rows = (
         ReviewDecision.objects.values("reviewer_id", "reviewer__username")
-        .annotate(decisions=Count("pk"), traces=Count("trace_id", distinct=True),
-                  hours=Count(TruncHour("created_at"), distinct=True))  # fmt: skip
+        .annotate(
+            decisions=Count("pk"),
+            traces=Count("trace_id", distinct=True),
+            hours=Count(TruncHour("created_at"), distinct=True),
+        )
         .order_by("reviewer__username")
     )
     agreement = _agreement()

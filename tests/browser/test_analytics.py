@@ -1,14 +1,18 @@
 """A reviewer opens the analytics dashboard and follows drill-down links to the traces behind."""
 
 import pytest
+from django.utils import timezone
 
 from curation.analytics.profiles import profile_trace
+from curation.models import Marker
 from tests.factories import TraceFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_reviewer_follows_a_marker_and_a_histogram_drill_down(page, log_in, reviewer_user):
+    # A transactional test empties every table, the markers the migration made included.
+    Marker.objects.get_or_create(phrase="Wait", defaults={"counted_at": timezone.now()})
     waiting = [TraceFactory(thought="Wait, recheck.\nSo 4.", completion_tokens=900) for _ in "ab"]
     plain = TraceFactory(thought="Straight to 4.", completion_tokens=2400)
     for trace in [*waiting, plain]:
