@@ -6,7 +6,6 @@ from django.conf import settings
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import F
 
 from annotator.models import Annotation
 
@@ -199,7 +198,7 @@ class Trace(models.Model):
             models.Index(fields=["prompt", "status"], name="trace_prompt_status_idx"),
             models.Index(fields=["status", "heartbeat_at"], name="trace_status_heartbeat_idx"),
             # The analytics' time windows and the drill-down list (newest first).
-            models.Index(F("finished_at").desc(nulls_last=True), name="trace_finished_idx"),
+            models.Index(fields=["finished_at"], name="trace_finished_idx"),
             # The review queue: succeeded traces, oldest first, then every column the queue
             # filters on, so that counting it reads this index only (key columns rather than
             # INCLUDE, which SQLite lacks). Its text filter uses trace_search_idx, a GIN index

@@ -4,7 +4,7 @@ from datetime import date, datetime, time
 
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from expansion.models import Trace
@@ -130,7 +130,7 @@ def traces_filtered(data: dict) -> QuerySet:
         traces = traces.filter(profile__isnull=False).exclude(
             Exists(_marker_in_trace(data["lacks"]))
         )
-    return traces.order_by(F("finished_at").desc(nulls_last=True), "-pk")
+    return traces.order_by("-finished_at", "-pk")
 
 
 def _marker_in_trace(marker: Marker) -> QuerySet:
