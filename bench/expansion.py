@@ -119,7 +119,7 @@ def seed(args, base_url: str) -> int:
     return endpoint.pk
 
 
-def reference_run(base_url: str, args) -> float:
+def reference_run(base_url: str, args, refused: list) -> float:
     """The same N answers fetched by a plain asyncio client, ``capacity`` at a time: seconds.
 
     No database, no queue, no shared limiter: how close this simulator lets any client come
@@ -127,7 +127,7 @@ def reference_run(base_url: str, args) -> float:
     """
     import asyncio
 
-    from openai import AsyncOpenAI
+    from openai import AsyncOpenAI, RateLimitError
 
     messages = [{"role": "user", "content": "Find $x$ with $x+x=8$. Three plus three is six."}]
 
@@ -137,12 +137,19 @@ def reference_run(base_url: str, args) -> float:
 
         async def one(i: int) -> None:
             async with gate:
-                stream = await client.chat.completions.create(
-                    model="simulated-journey", messages=messages, stream=True,
-                    extra_body={"sample_index": i},
-                )  # fmt: skip
-                async for _ in stream:
-                    pass
+                while True:
+                    try:
+                        stream = await client.chat.completions.create(
+                            model="simulated-journey", messages=messages, stream=True,
+                            extra_body={"sample_index": i},
+                        )  # fmt: skip
+                    except RateLimitError:
+                        refused.append(i)
+                        await asyncio.sleep(0.05)
+                        continue
+                    async for _ in stream:
+                        pass
+                    return
 
         started = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(args.jobs)))
@@ -182,7 +189,8 @@ def main():
         sim = spawn(manage, stdout=subprocess.PIPE, text=True)
         base_url = re.search(r"http://\S+/v1", sim.stdout.readline()).group(0)
         endpoint_id = seed(args, base_url)
-        reference = None if args.no_reference else reference_run(base_url, args)
+        refused = []  # the reference's requests answered 429
+        reference = None if args.no_reference else reference_run(base_url, args, refused)
         reset = urllib.request.Request(base_url.removesuffix("/v1") + "/_sim/reset", b"{}")
         urllib.request.urlopen(reset, timeout=5).close()  # the counters start from zero
 

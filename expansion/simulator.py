@@ -94,6 +94,9 @@ def build_trace(messages: list[Any], sample: Any, target_tokens: int) -> tuple[s
         words += [rng.choice(group) for group in (_SUBJECTS, _VERBS, _OBJECTS, _TAILS)]
         sentences.append(" ".join(words))
         used += _words(sentences[-1])
+    if used > target_tokens and sentences:  # trim the last sentence: exactly the target
+        last = sentences[-1].split()
+        sentences[-1] = " ".join(last[: max(1, len(last) - (used - target_tokens))])
     paragraphs += [" ".join(sentences[i : i + 4]) for i in range(0, len(sentences), 4)]
     thought = "\n\n".join(paragraphs)
     content = (
@@ -389,6 +392,7 @@ class _Handler(BaseHTTPRequestHandler):
             msg = f"Rate limit reached: {cfg.capacity} requests in flight. Retry shortly."
             return self._error(429, msg, "rate_limit_error", "rate_limit_exceeded", **retry)
         admitted = time.monotonic()  # the answer's latency counts from here, work included
+        self._holding = True
         try:  # faults are drawn only for admitted requests, so 429s do not consume them
             fault = sim._pick_fault()
             if fault == "auth":
@@ -406,7 +410,14 @@ class _Handler(BaseHTTPRequestHandler):
             sim._count(client_disconnects=1)
             self.close_connection = True
         finally:
-            sim._release()
+            self._free_slot()
+
+    def _free_slot(self) -> None:
+        """Give the request's place back once, before its last bytes go out: a client that
+        has read the whole answer may send its next request at once without a 429."""
+        if getattr(self, "_holding", False):
+            self._holding = False
+            self.server.sim._release()
 
     def _hang(self, seconds: float) -> None:
         """Answer nothing; free the slot once the client gives up or the server stops."""
@@ -464,6 +475,7 @@ class _Handler(BaseHTTPRequestHandler):
         choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
         result = {**base, "object": "chat.completion", "choices": [choice]}
         sim._count(200)
+        self._free_slot()
         self._json(200, {**result, "usage": {**usage, "total_tokens": prompt + completion}})
         sim._count(completed=1, **usage)
 
@@ -517,6 +529,7 @@ class _Handler(BaseHTTPRequestHandler):
                 sent += len(batch)
         if fault == "drop":
             return self._abort()
+        self._free_slot()
         chunk({}, finish)
         if wants_usage:
             total_tokens = usage["prompt_tokens"] + usage["completion_tokens"]
