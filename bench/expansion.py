@@ -6,7 +6,8 @@ Creates a fresh PostgreSQL database (``bench_expansion``, dropped first), flushe
 ``--seconds-per-answer``), then, in this process, migrates and seeds one submitted
 annotation, an endpoint on the simulator (``max_in_flight`` = capacity) and ``--jobs``
 traces (``traces_request(extra=True)``). Only then are the worker processes started (Celery
-threads pool, ``--concurrency`` threads each; default one process), so the queue is full.
+threads pool, ``--concurrency`` threads each; by default one process per CPU, as the README
+advises), so the queue is full.
 
 Throughput = succeeded / (last ``finished_at`` - first ``started_at``, from the database);
 worker start-up is printed apart. The limit is capacity / latency per answer, the latency
@@ -21,7 +22,7 @@ workers; the simulator's counters are reset after it). 429 share and completions
 the workers' process groups, sampled every 0.2 s. Figures are printed, never asserted.
 Target: >= 0.95 of the limit, < 5 % of requests answered 429, no duplicate.
 
-    .venv/bin/python bench/expansion.py [--jobs 500] [--concurrency 48] [--processes 1]
+    .venv/bin/python bench/expansion.py [--jobs 500] [--processes CPUs] [--concurrency 24]
 """
 
 import argparse
@@ -164,8 +165,9 @@ def main():
     parser.add_argument("--capacity", type=int, default=32, help="requests in flight")
     parser.add_argument("--seconds-per-answer", type=float, default=3.5)
     parser.add_argument("--tokens", type=int, default=1500, help="tokens per answer")
-    parser.add_argument("--concurrency", type=int, default=48, help="threads per process")
-    parser.add_argument("--processes", type=int, default=1, help="worker processes (one host)")
+    parser.add_argument("--concurrency", type=int, default=24, help="threads per process")
+    parser.add_argument("--processes", type=int, default=os.cpu_count(),
+                        help="worker processes (one host)")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for jobs")
     parser.add_argument("--no-reference", action="store_true", help="skip the asyncio reference")
     args = parser.parse_args()
