@@ -174,17 +174,46 @@ def limiter():
         return _limiter
 
 
+class _Gate:
+    """This process's waiters for one endpoint's slots: one at a time asks the shared limiter
+    (the others wait here without a round trip to Redis), and a slot this process gives back
+    wakes it at once; slots freed by other processes are seen by asking every POLL seconds."""
+
+    def __init__(self) -> None:
+        self.turn = threading.Lock()
+        self.freed = threading.Condition()
+
+
+_gates: dict[int, _Gate] = {}
+_gates_lock = threading.Lock()
+
+
+def _gate(endpoint) -> _Gate:
+    with _gates_lock:
+        return _gates.setdefault(endpoint.pk, _Gate())
+
+
 @contextmanager
 def endpoint_slot(endpoint, *, tokens: int, wait: float = 60.0) -> Iterator[None]:
     """Hold one of the endpoint's shared slots for the duration of a request."""
     slot = uuid.uuid4().hex
     deadline = time.monotonic() + wait
-    shared = limiter()
-    while not shared.try_acquire(endpoint, slot, tokens):
-        if time.monotonic() > deadline:
-            raise LimitTimeout(f"No free slot on {endpoint.name} within {wait:.0f} s.")
-        time.sleep(POLL)
+    shared, gate = limiter(), _gate(endpoint)
+    timeout = LimitTimeout(f"No free slot on {endpoint.name} within {wait:.0f} s.")
+    if not gate.turn.acquire(timeout=max(0.0, wait)):
+        raise timeout
+    try:
+        while not shared.try_acquire(endpoint, slot, tokens):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise timeout
+            with gate.freed:
+                gate.freed.wait(min(POLL, remaining))
+    finally:
+        gate.turn.release()
     try:
         yield
     finally:
         shared.release(endpoint, slot)
+        with gate.freed:
+            gate.freed.notify()

@@ -55,6 +55,35 @@ def test_never_more_requests_in_flight_than_the_limit(shared):
     assert shared.in_flight(endpoint) == 0
 
 
+def test_waiters_behind_another_waiter_still_give_up_in_time(shared):
+    endpoint = make_endpoint(max_in_flight=1)
+    holding, done, outcomes = threading.Event(), threading.Event(), []
+
+    def holder():
+        with endpoint_slot(endpoint, tokens=1, wait=1):
+            holding.set()
+            done.wait(5)
+
+    def waiter(wait):
+        try:
+            with endpoint_slot(endpoint, tokens=1, wait=wait):
+                outcomes.append("slot")
+        except LimitTimeout:
+            outcomes.append("timeout")
+
+    threading.Thread(target=holder).start()
+    holding.wait(5)
+    waiters = [threading.Thread(target=waiter, args=(w,)) for w in (0.3, 0.1, 0.1)]
+    for thread in waiters:
+        thread.start()
+    for thread in waiters:
+        thread.join(5)
+    assert outcomes == ["timeout"] * 3
+    done.set()
+    with endpoint_slot(endpoint, tokens=1, wait=2):  # freed: the next one gets it
+        assert shared.in_flight(endpoint) == 1
+
+
 def test_requests_per_minute(shared):
     endpoint = make_endpoint(max_in_flight=10, requests_per_minute=2)
     for _ in range(2):
