@@ -201,7 +201,7 @@ def test_the_dashboard_shows_the_figures_with_links_and_freshness(corpus, client
     assert f'href="{reverse("analytics-traces")}?review=approved&amp;decided_since=' in html
     assert "<svg" in html and "As a table" in html
     assert "$0.1500" in html  # cost per approved trace of model-a
-    assert 'id="marker-form"' not in html  # only admins add markers
+    assert 'id="marker-form"' not in html and "Recompute now" not in html  # admins only
 
 
 def test_the_dashboard_narrowed_to_one_prompt_version(corpus, client_as):
