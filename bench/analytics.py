@@ -23,14 +23,11 @@ import math
 import os
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-import psycopg
+from support import django_on_fresh_database
 
-ROOT = Path(__file__).resolve().parent.parent
-PG, DB = "postgres://postgres@127.0.0.1:5432/", "bench_analytics"
+DB = "bench_analytics"
 TRACE_SQL = """
 INSERT INTO expansion_trace (annotation_id, annotation_version, record, prompt_id, endpoint_id,
     params, sample_index, idempotency_key, is_simulated, status, attempts, error_kind,
@@ -190,22 +187,12 @@ def main():
     parser.add_argument("--explain", action="store_true", help="EXPLAIN the slowest query")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    os.environ.update(DATABASE_URL=PG + DB, DEBUG="1", DJANGO_SETTINGS_MODULE="config.settings",
-                      VAR_DIR=tempfile.mkdtemp(prefix="bench-analytics-"))  # fmt: skip
     os.environ.pop("REDIS_URL", None)  # the file cache: no server shared with other runs
-    with psycopg.connect(PG + "postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DB}")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    django_on_fresh_database(DB, var_prefix="bench-analytics-")
     from django.test import Client
 
     from expansion.models import PromptVersion
 
-    call_command("migrate", verbosity=0)
     base = seed_base()
     prompts = list(PromptVersion.objects.order_by("version").values_list("pk", flat=True))
     client, admin = Client(HTTP_HOST="127.0.0.1"), Client(HTTP_HOST="127.0.0.1")

@@ -30,15 +30,12 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import psycopg
+from support import django_on_fresh_database
 
-ROOT = Path(__file__).resolve().parent.parent
-PG, DB = "postgres://postgres@127.0.0.1:5432/", "bench_review"
+DB = "bench_review"
 SUBJECTS = ["Algebra", "Intermediate Algebra", "Prealgebra", "Geometry", "Number Theory",
             "Counting & Probability", "Precalculus"]  # fmt: skip
 PLAIN = """Let me write down what we know: {a}x + {b} = {c}.
@@ -256,21 +253,11 @@ def main():
     parser.add_argument("--explain", type=int, default=1, help="slowest cases to EXPLAIN")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    os.environ.update(DATABASE_URL=PG + DB, DEBUG="1", DJANGO_SETTINGS_MODULE="config.settings",
-                      VAR_DIR=tempfile.mkdtemp(prefix="bench-review-"))  # fmt: skip
-    with psycopg.connect(PG + "postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DB}")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    django_on_fresh_database(DB, var_prefix="bench-review-")
     from django.test import Client
 
     from curation.selectors import review_queue
 
-    call_command("migrate", verbosity=0)
     rng = random.Random(20240611)
     base = seed_base(rng)
     client = Client(HTTP_HOST="127.0.0.1")
