@@ -5,6 +5,19 @@ from . import services
 from .models import Annotation, AnnotationRevision, Problem, WorkspaceSettings
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records that are read in the admin and never added, changed or deleted there."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Problem)
 class ProblemAdmin(admin.ModelAdmin):
     list_display = ["external_id", "source", "subject", "level", "updated_at"]
@@ -49,7 +62,7 @@ class AnnotationAdmin(admin.ModelAdmin):
 
 
 @admin.register(AnnotationRevision)
-class AnnotationRevisionAdmin(admin.ModelAdmin):
+class AnnotationRevisionAdmin(ReadOnlyAdmin):
     list_display = ["annotation", "version", "saved_by", "created_at"]
     list_select_related = ["annotation__problem", "annotation__annotator", "saved_by"]
     raw_id_fields = ["annotation"]
@@ -75,15 +88,6 @@ class AnnotationRevisionAdmin(admin.ModelAdmin):
             return
         annotation = services.revision_restore(revision_id=queryset.get().pk, user=request.user)
         self.message_user(request, f"Restored as version {annotation.version} of {annotation}.")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(WorkspaceSettings)

@@ -8,15 +8,15 @@ from rest_framework.views import APIView
 
 from annotator.roles import HasRole, Role
 from expansion.api import TraceListSerializer
-from expansion.models import LLMEndpoint, PromptVersion
+from expansion.models import LLMEndpoint, PromptVersion, Trace
 
 from . import services
 from .models import Decision, Reason
-from .selectors import CHECK_FILTERS, QueuePaginator, review_queue
+from .selectors import QueuePaginator, review_queue
 
 MAX_ID = 2**63 - 1
 QUEUE_PARAMETERS = [
-    OpenApiParameter("checks", str, many=True, enum=list(CHECK_FILTERS),
+    OpenApiParameter("checks", str, many=True, enum=list(Trace.FLAGS),
                      description="Only traces flagged by all of these checks."),
     OpenApiParameter("subject", str),
     OpenApiParameter("level", int),
@@ -30,7 +30,7 @@ QUEUE_PARAMETERS = [
 
 
 class QueueFilterSerializer(serializers.Serializer):
-    checks = serializers.ListField(child=serializers.ChoiceField(choices=list(CHECK_FILTERS)),
+    checks = serializers.ListField(child=serializers.ChoiceField(choices=list(Trace.FLAGS)),
                                    required=False)  # fmt: skip
     subject = serializers.CharField(required=False, allow_blank=True)
     level = serializers.IntegerField(required=False, min_value=0, max_value=32767)

@@ -13,15 +13,6 @@ from expansion.models import Trace
 
 from .models import TraceReview
 
-CHECK_FILTERS = {
-    "answer_mismatch": "flag_answer_mismatch",
-    "low_coverage": "flag_low_coverage",
-    "too_short": "flag_too_short",
-    "leakage": "flag_leakage",
-    "truncated": "flag_truncated",
-}
-# What a list of traces never shows: read only when one trace is opened.
-LONG_TEXTS = ("thought", "solution", "reasoning", "content", "request", "response", "search")
 COUNTS_SECONDS = 10
 
 
@@ -56,7 +47,7 @@ def review_queue(
             | Q(review__claimed_by=reviewer)
         )
     for name in checks or []:
-        traces = traces.filter(**{CHECK_FILTERS[name]: True})
+        traces = traces.filter(**{Trace.FLAGS[name]: True})
     if subject:
         traces = traces.filter(annotation__problem__subject=subject)
     if level is not None:
@@ -111,7 +102,7 @@ class QueuePaginator(Paginator):
 
     def __init__(self, object_list, per_page, *, rows: QuerySet[Trace] | None = None, **kwargs):
         super().__init__(object_list, per_page, **kwargs)
-        self.rows = Trace.objects.defer(*LONG_TEXTS) if rows is None else rows
+        self.rows = Trace.objects.defer(*Trace.LONG_TEXTS) if rows is None else rows
 
     @cached_property
     def count(self) -> int:

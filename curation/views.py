@@ -11,14 +11,7 @@ from expansion.models import LLMEndpoint, PromptVersion, Trace
 from . import presentation, services
 from .api import queue_filters
 from .models import Reason, TraceReview
-from .selectors import (
-    CHECK_FILTERS,
-    COUNTS_SECONDS,
-    LONG_TEXTS,
-    QueuePaginator,
-    queue_counts,
-    review_queue,
-)
+from .selectors import COUNTS_SECONDS, QueuePaginator, queue_counts, review_queue
 
 PER_PAGE = 25
 
@@ -40,21 +33,21 @@ def queue(request):
     counts = queue_counts(
         without_checks,
         total=Count("pk"),
-        matching=Count("pk", filter=Q(**{CHECK_FILTERS[name]: True for name in chosen}))
+        matching=Count("pk", filter=Q(**{Trace.FLAGS[name]: True for name in chosen}))
         if chosen
         else Count("pk"),
-        **{name: Count("pk", filter=Q(**{field: True})) for name, field in CHECK_FILTERS.items()},
+        **{name: Count("pk", filter=Q(**{field: True})) for name, field in Trace.FLAGS.items()},
     )
     rows = Trace.objects.select_related(
         "annotation__problem", "annotation__annotator", "endpoint", "prompt"
-    ).defer(*LONG_TEXTS)
+    ).defer(*Trace.LONG_TEXTS)
     paginator = QueuePaginator(traces, PER_PAGE, rows=rows)
     paginator.count = counts["matching"]
     page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "curation/queue.html", {
-        "page": page, "counts": counts, "checks": CHECK_FILTERS, "query": query.urlencode(),
+        "page": page, "counts": counts, "checks": Trace.FLAGS, "query": query.urlencode(),
         "chosen": request.GET.getlist("checks"), "params": request.GET,
         "counts_seconds": COUNTS_SECONDS,
     })  # fmt: skip

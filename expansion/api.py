@@ -66,9 +66,7 @@ class TraceViewSet(viewsets.ReadOnlyModelViewSet):
         traces = Trace.objects.order_by("-created_at", "-pk")
         if self.action != "list":
             return traces
-        traces = traces.defer(
-            "thought", "solution", "reasoning", "content", "request", "response", "search"
-        )
+        traces = traces.defer(*Trace.LONG_TEXTS)
         errors = {}
         for param, field in FILTERS.items():
             value = self.request.query_params.get(param)

@@ -139,6 +139,17 @@ class Trace(models.Model):
         EMPTY = "empty"
         INVALID_OUTPUT = "invalid_output"
 
+    # The check flags, by the names filters use (review queue, analytics, exports).
+    FLAGS = {
+        "answer_mismatch": "flag_answer_mismatch",
+        "low_coverage": "flag_low_coverage",
+        "too_short": "flag_too_short",
+        "leakage": "flag_leakage",
+        "truncated": "flag_truncated",
+    }
+    # What a list of traces never shows: read only when one trace is opened.
+    LONG_TEXTS = ("thought", "solution", "reasoning", "content", "request", "response", "search")
+
     annotation = models.ForeignKey(Annotation, on_delete=models.PROTECT, related_name="traces")
     annotation_version = models.PositiveIntegerField()
     record = models.JSONField(help_text="The annotation's steps and answer at that version.")

@@ -13,7 +13,7 @@ TRACES_PER_PAGE = 50
 @role_required(Role.REVIEWER, Role.ADMIN)
 def trace_list(request):
     traces = Trace.objects.select_related("endpoint", "prompt", "annotation__problem").defer(
-        "thought", "solution", "reasoning", "content", "request", "response", "search"
+        *Trace.LONG_TEXTS
     )
     wanted = request.GET.get("status", "")
     if wanted in Trace.Status.values:

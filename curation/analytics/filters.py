@@ -12,13 +12,6 @@ from expansion.models import Trace
 from ..models import Marker, MarkerCount, ReviewDecision
 from ..models import TraceReview as Review
 
-FLAGS = {
-    "answer_mismatch": "flag_answer_mismatch",
-    "low_coverage": "flag_low_coverage",
-    "too_short": "flag_too_short",
-    "leakage": "flag_leakage",
-    "truncated": "flag_truncated",
-}
 REVIEW_CHOICES = [("", "any"), ("awaiting", "awaiting review"), *Review.Status.choices]
 
 
@@ -62,9 +55,9 @@ class TraceFilterForm(forms.Form):
     lines_max = forms.IntegerField(required=False, min_value=0, max_value=2**31)
     has = MarkerField(required=False, max_length=50, label="Has marker")
     lacks = MarkerField(required=False, max_length=50, label="Lacks marker")
-    flag = forms.MultipleChoiceField(required=False, choices=[(f, f) for f in FLAGS],
+    flag = forms.MultipleChoiceField(required=False, choices=[(f, f) for f in Trace.FLAGS],
                                      help_text="Checks that flagged the trace.")  # fmt: skip
-    clear = forms.MultipleChoiceField(required=False, choices=[(f, f) for f in FLAGS],
+    clear = forms.MultipleChoiceField(required=False, choices=[(f, f) for f in Trace.FLAGS],
                                       help_text="Checks that passed.")  # fmt: skip
     answer_match = forms.NullBooleanField(required=False, widget=forms.Select(
         choices=[("", "any"), ("true", "yes"), ("false", "no")]))  # fmt: skip
@@ -113,9 +106,9 @@ def traces_filtered(data: dict) -> QuerySet:
     q &= _between("profile__tokens", data.get("tokens_min"), data.get("tokens_max"))
     q &= _between("profile__lines", data.get("lines_min"), data.get("lines_max"))
     for name in data.get("flag") or []:
-        q &= Q(**{FLAGS[name]: True})
+        q &= Q(**{Trace.FLAGS[name]: True})
     for name in data.get("clear") or []:
-        q &= Q(status=Trace.Status.SUCCEEDED, **{FLAGS[name]: False})
+        q &= Q(status=Trace.Status.SUCCEEDED, **{Trace.FLAGS[name]: False})
     if data.get("answer_match") is not None:
         q &= Q(profile__answer_match=data["answer_match"])
     if data.get("profiled") is not None:

@@ -10,11 +10,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.roles import Role, has_role, role_required
+from expansion.models import Trace
 
 from ..models import Marker
 from . import metrics
 from .figures import figures_get, traces_url
-from .filters import FLAGS, TraceFilterForm, traces_filtered
+from .filters import TraceFilterForm, traces_filtered
 from .tasks import count_marker, fill_profiles
 
 TRACES_PER_PAGE = 50
@@ -150,13 +151,14 @@ def compare(request):
 def traces(request):
     form = TraceFilterForm(request.GET)
     if not form.is_valid():
-        context = {"form": form, "flags": FLAGS, "visible_fields": VISIBLE_FILTERS}
+        context = {"form": form, "flags": Trace.FLAGS, "visible_fields": VISIBLE_FILTERS}
         return render(request, "analytics/traces.html", context, status=400)
     matching = traces_filtered(form.cleaned_data).select_related(
         "endpoint", "prompt", "annotation__problem", "review", "profile"
     ).only(
         "pk", "status", "finished_at", "completion_tokens", "cost", "is_simulated",
-        *FLAGS.values(), "endpoint__name", "endpoint__model", "prompt__name", "prompt__version",
+        *Trace.FLAGS.values(), "endpoint__name", "endpoint__model", "prompt__name",
+        "prompt__version",
         "annotation__problem__source", "annotation__problem__external_id", "review__status",
         "profile__tokens", "profile__lines",
     )  # fmt: skip
@@ -166,5 +168,5 @@ def traces(request):
     applied = {k: v for k, v in form.cleaned_data.items() if v not in (None, "", [])}
     return render(request, "analytics/traces.html", {
         "form": form, "page": page, "query": query.urlencode(), "applied": applied,
-        "flags": FLAGS, "visible_fields": VISIBLE_FILTERS,
+        "flags": Trace.FLAGS, "visible_fields": VISIBLE_FILTERS,
     })  # fmt: skip

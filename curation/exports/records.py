@@ -85,10 +85,7 @@ def export_queryset(
     if min_tokens:
         traces = traces.filter(completion_tokens__gte=min_tokens)
     if checks_passed:
-        traces = traces.filter(
-            flag_answer_mismatch=False, flag_low_coverage=False, flag_too_short=False,
-            flag_leakage=False, flag_truncated=False,
-        )  # fmt: skip
+        traces = traces.filter(**dict.fromkeys(Trace.FLAGS.values(), False))
     return traces.order_by("annotation__problem__source", "annotation__problem__external_id", "pk")
 
 
