@@ -1,6 +1,18 @@
 from celery import shared_task
+from celery.signals import worker_init
 
-from . import services
+from annotator.answer_check import answers_match
+
+from . import llm, services
+
+
+@worker_init.connect(dispatch_uid="expansion.warm_up")
+def warm_up(**kwargs) -> None:
+    """Before the worker takes its first job, load what every job needs and what is slow
+    to load on first use: the openai SDK's API resources, and math-verify with sympy. A
+    worker that starts with a full queue would otherwise make its first calls wait."""
+    llm.warm_up()
+    answers_match("1/2", "0.5")
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
