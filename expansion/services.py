@@ -4,12 +4,15 @@ import hashlib
 import json
 import logging
 import random
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -27,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 # A running job silent this long has lost its worker.
 HEARTBEAT_STALE_SECONDS = int(getattr(settings, "EXPANSION_HEARTBEAT_STALE_SECONDS", 120))
+# A live worker renews its jobs' heartbeats this often, whatever their requests are doing.
+HEARTBEAT_EVERY = max(0.5, HEARTBEAT_STALE_SECONDS / 4)
 PROGRESS_EVERY = 1.0  # seconds between progress saves while a response streams in
 BACKOFF_BASE, BACKOFF_CAP = 1.0, 60.0
 
@@ -174,12 +179,64 @@ def _fail(trace: Trace, run_id: str, kind: str, message: str, **fields) -> None:
             **fields)  # fmt: skip
 
 
+class _Heartbeats:
+    """The jobs this process is running, whose heartbeats one thread renews every
+    HEARTBEAT_EVERY seconds: a request can wait minutes for its first token, or a retry sit
+    out a long Retry-After, and its job must not look abandoned meanwhile (another worker
+    would take it over and pay for a second answer)."""
+
+    def __init__(self) -> None:
+        self.running: dict[int, str] = {}  # trace id -> run id
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+
+    @contextmanager
+    def held(self, trace_id: int, run_id: str) -> Iterator[None]:
+        with self.lock:
+            self.running[trace_id] = run_id
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+                self.thread.start()
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.running.pop(trace_id, None)
+
+    def _beat(self) -> None:
+        while True:
+            time.sleep(HEARTBEAT_EVERY)
+            with self.lock:
+                running = list(self.running.items())
+            if not running:
+                continue
+            owned = Q()
+            for trace_id, run_id in running:
+                owned |= Q(pk=trace_id, run_id=run_id)
+            try:
+                Trace.objects.filter(owned, status=Trace.Status.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+            except Exception:  # a database blip must not end the heartbeats; next round
+                logger.warning("Could not renew the heartbeats of running jobs", exc_info=True)
+            finally:
+                connection.close()  # this thread's own connection; none held between beats
+
+
+_heartbeats = _Heartbeats()
+
+
 def trace_run(*, trace_id: int) -> None:
     """Run one expansion job to a succeeded or failed trace. Safe to call more than once."""
     claimed = _claim(trace_id)
     if claimed is None:
         return  # finished, cancelled, or another worker is on it
     trace, run_id = claimed
+    with _heartbeats.held(trace.pk, run_id):
+        _trace_run(trace, run_id)
+
+
+def _trace_run(trace: Trace, run_id: str) -> None:
     endpoint, prompt = trace.endpoint, trace.prompt
     messages = build_messages(
         prompt, problem_statement=trace.annotation.problem.statement, record=trace.record

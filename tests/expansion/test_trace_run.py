@@ -1,5 +1,7 @@
 """Running expansion jobs with the real openai client against the simulated endpoint."""
 
+import threading
+import time
 from decimal import Decimal
 
 import pytest
@@ -70,6 +72,27 @@ def test_a_job_whose_worker_died_is_taken_over(submitted, endpoint, simulator):
     services.trace_run(trace_id=trace.pk)
     trace.refresh_from_db()
     assert trace.status == "succeeded"
+
+
+@pytest.mark.django_db(transaction=True)  # the heartbeat thread has its own connection
+def test_a_job_waiting_long_for_its_first_token_is_not_taken_over(
+    submitted, endpoint, simulator, monkeypatch
+):
+    monkeypatch.setattr(services, "HEARTBEAT_STALE_SECONDS", 1)
+    monkeypatch.setattr(services, "HEARTBEAT_EVERY", 0.2)
+    monkeypatch.setattr(services, "_heartbeats", services._Heartbeats())
+    simulator.configure(time_to_first_token=2.5)  # no chunk, so no progress save, for 2.5 s
+    (trace,) = queue(submitted, endpoint)
+    worker = threading.Thread(target=services.trace_run, kwargs={"trace_id": trace.pk})
+    worker.start()
+    time.sleep(2.0)  # twice the time after which a silent job counts as abandoned
+    stalled = services.traces_stalled()
+    services.trace_run(trace_id=trace.pk)  # the periodic requeue's message, meanwhile
+    worker.join(timeout=30)
+    trace.refresh_from_db()
+    assert stalled == []
+    assert trace.status == "succeeded" and trace.attempts == 1
+    assert simulator.stats()["requests"] == 1  # paid once
 
 
 def test_a_job_with_a_live_worker_is_left_alone(submitted, endpoint, simulator):
