@@ -6,8 +6,9 @@ from .prompts import prompt_version_create
 
 @admin.register(LLMEndpoint)
 class LLMEndpointAdmin(admin.ModelAdmin):
-    list_display = ["name", "model", "base_url", "max_in_flight", "is_simulated", "is_active"]
-    list_filter = ["is_active", "is_simulated"]
+    list_display = ["name", "model", "base_url", "max_in_flight", "is_simulated", "is_active",
+                    "is_default"]  # fmt: skip
+    list_filter = ["is_active", "is_simulated", "is_default"]
 
 
 @admin.register(PromptVersion)

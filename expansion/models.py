@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import MinValueValidator, RegexValidator
-from django.db import models
+from django.db import models, transaction
 
 from annotator.models import Annotation
 
@@ -39,15 +39,43 @@ class LLMEndpoint(models.Model):
     price_output_per_million = models.DecimalField(max_digits=10, decimal_places=4, default=0)
     timeout_seconds = models.PositiveIntegerField(default=600)
     is_simulated = models.BooleanField(default=False)
-    is_active = models.BooleanField(default=True)
+    is_active = models.BooleanField(
+        default=True, help_text="Offered when someone asks for more expansions."
+    )
+    is_default = models.BooleanField(
+        default=False,
+        help_text="Submitted annotations are expanded here (one endpoint at most; marking "
+        "one unmarks the other). Without one: the endpoint from LLM_BASE_URL and LLM_MODEL, "
+        "else the built-in simulator.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
         verbose_name = "LLM endpoint"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=models.Q(is_default=True),
+                name="one_default_endpoint",
+            )  # fmt: skip
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.model}{', simulated' if self.is_simulated else ''})"
+
+    def save(self, *args, **kwargs):
+        with transaction.atomic():
+            if self.is_default:
+                LLMEndpoint.objects.filter(is_default=True).exclude(pk=self.pk).update(
+                    is_default=False
+                )
+            super().save(*args, **kwargs)
+
+    def validate_constraints(self, exclude=None):
+        # Marking this endpoint the default is allowed while another one is: save() unmarks
+        # the other. The database constraint still refuses two defaults at once.
+        super().validate_constraints(exclude={*(exclude or ()), "is_default"})
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
         per_million = Decimal(1_000_000)

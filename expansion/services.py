@@ -41,7 +41,11 @@ class Cancelled(Exception):
 
 
 def endpoint_default() -> LLMEndpoint:
-    """The endpoint from LLM_BASE_URL / LLM_MODEL, or the simulated one when none is set."""
+    """Where submissions are expanded: the endpoint an admin marked as the default (if it is
+    active), else the one from LLM_BASE_URL / LLM_MODEL, else the simulated one."""
+    marked = LLMEndpoint.objects.filter(is_default=True, is_active=True).first()
+    if marked is not None:
+        return marked
     if settings.LLM_BASE_URL and settings.LLM_MODEL:
         endpoint, _ = LLMEndpoint.objects.update_or_create(
             name="default",

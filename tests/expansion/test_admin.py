@@ -1,7 +1,7 @@
 import pytest
 
 from expansion import services
-from expansion.models import PromptVersion
+from expansion.models import LLMEndpoint, PromptVersion
 from expansion.prompts import prompt_active
 
 pytestmark = pytest.mark.django_db
@@ -45,3 +45,18 @@ def test_endpoint_admin_never_shows_a_key(client_as, admin_user, endpoint, monke
     endpoint.save()
     body = client_as(admin_user).get(f"/admin/expansion/llmendpoint/{endpoint.pk}/change/")
     assert b"SIM_KEY" in body.content and b"sk-very-secret-value" not in body.content
+
+
+def test_marking_an_endpoint_default_in_the_admin_unmarks_the_other(client_as, admin_user):
+    old = LLMEndpoint.objects.create(name="old", base_url="https://a/v1", model="m")
+    old.is_default = True
+    old.save()
+    form = {"name": "new", "base_url": "https://b.example/v1", "model": "m", "api_key_env": "",
+            "temperature": 0.7, "top_p": 1, "max_tokens": 4096, "max_in_flight": 8,
+            "price_input_per_million": 0, "price_output_per_million": 0,
+            "timeout_seconds": 600, "is_active": "on", "is_default": "on"}  # fmt: skip
+    response = client_as(admin_user).post("/admin/expansion/llmendpoint/add/", form)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    old.refresh_from_db()
+    assert not old.is_default and LLMEndpoint.objects.get(name="new").is_default
+    assert services.endpoint_default().name == "new"
