@@ -304,9 +304,12 @@ def _trace_run(trace: Trace, run_id: str) -> None:
             )
             _fail(trace, run_id, "truncated", message, **paid)
             return
-        if not result.content.strip() and not result.reasoning.strip():
+        if not result.content.strip():  # thinking alone, without an answer, is no trace
             if attempt >= settings.EXPANSION_MAX_ATTEMPTS:
                 message = f"The endpoint answered with no text {attempt} times."
+                if result.reasoning.strip():
+                    message = (f"The endpoint answered with reasoning but no answer text "
+                               f"{attempt} times.")  # fmt: skip
                 _fail(trace, run_id, "empty", message, **paid)
                 return
             continue

@@ -440,8 +440,8 @@ class _Handler(BaseHTTPRequestHandler):
         sample = body.get("sample_index", (body.get("metadata") or {}).get("sample_index"))
         content, thought = build_trace(messages, [sample, body.get("seed")], cfg.target_tokens)
         reasoning, finish = (thought if cfg.reasoning else None), "stop"
-        if fault == "empty":
-            content, reasoning = "", None
+        if fault == "empty":  # no answer; a reasoning model may still have sent its thinking
+            content = ""
         elif fault == "truncate":
             pieces = _pieces(content)
             content, finish = "".join(pieces[: len(pieces) // 2]), "length"

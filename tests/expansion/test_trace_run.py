@@ -155,6 +155,16 @@ def test_reasoning_returned_separately_is_kept(submitted, endpoint, simulator):
     assert trace.status == "succeeded" and trace.reasoning
 
 
+def test_reasoning_without_an_answer_is_never_a_success(submitted, endpoint, simulator):
+    simulator.configure(reasoning=True, faults={"empty": {"next": 10}})
+    (trace,) = queue(submitted, endpoint)
+    services.trace_run(trace_id=trace.pk)
+    trace.refresh_from_db()
+    assert trace.status == "failed" and trace.error_kind == "empty" and trace.attempts == 3
+    assert "reasoning but no answer text" in trace.error_message
+    assert trace.reasoning  # what was paid for is kept
+
+
 def test_a_cancelled_job_stops(submitted, endpoint, simulator):
     (trace,) = queue(submitted, endpoint)
     assert services.trace_cancel(trace_id=trace.pk)
