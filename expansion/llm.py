@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import httpx
 import openai
 
+from .models import ENV_NAME
+
 CONNECT_TIMEOUT = 10.0
 
 
@@ -41,6 +43,13 @@ def api_key(endpoint) -> str:
     """The key from the environment variable the endpoint names (never stored)."""
     if not endpoint.api_key_env:
         return "none"
+    if not ENV_NAME.regex.match(endpoint.api_key_env):
+        raise LLMError(
+            "auth",
+            f"Endpoint {endpoint.name} names {endpoint.api_key_env} for its key, which is not "
+            "the name of an API key variable (it must end in _KEY or _TOKEN).",
+            retryable=False,
+        )
     value = os.environ.get(endpoint.api_key_env, "")
     if not value:
         raise LLMError(

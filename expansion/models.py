@@ -9,8 +9,12 @@ from django.db import models, transaction
 
 from annotator.models import Annotation
 
+# Only variables named as API keys: an admin must not be able to send the platform's own
+# secrets (SECRET_KEY, DATABASE_URL, ...) to a server of their choosing.
 ENV_NAME = RegexValidator(
-    r"^[A-Z_][A-Z0-9_]*$", "An environment variable name, e.g. OPENAI_API_KEY."
+    r"^(?!SECRET_KEY$)[A-Z_][A-Z0-9_]*_(KEY|TOKEN)$",
+    "The name of the environment variable that holds the API key, ending in _KEY or _TOKEN, "
+    "e.g. OPENAI_API_KEY (SECRET_KEY is the platform's own).",
 )
 
 

@@ -29,6 +29,10 @@ def test_admins_manage_endpoints_without_keys(api_as, admin_user, reviewer_user)
     bad = api.post("/api/endpoints/", {"name": "x", "base_url": "https://a/v1", "model": "m",
                    "api_key_env": "sk-live-123"}, format="json")  # fmt: skip
     assert bad.status_code == 400 and "api_key_env" in bad.json()
+    for secret in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL"):  # the platform's own secrets
+        named = api.post("/api/endpoints/", {**deepseek, "name": secret, "api_key_env": secret},
+                         format="json")  # fmt: skip
+        assert named.status_code == 400 and "_KEY or _TOKEN" in str(named.json()["api_key_env"])
     assert api_as(reviewer_user).get("/api/endpoints/").status_code == 403
 
 

@@ -147,6 +147,16 @@ def test_a_missing_key_fails_at_once_without_calling(submitted, endpoint, simula
     assert simulator.stats()["requests"] == 0
 
 
+def test_a_key_variable_not_named_as_a_key_is_never_sent(submitted, endpoint, simulator):
+    endpoint.api_key_env = "SECRET_KEY"  # e.g. written to the database directly
+    endpoint.save()
+    (trace,) = queue(submitted, endpoint)
+    services.trace_run(trace_id=trace.pk)
+    trace.refresh_from_db()
+    assert trace.error_kind == "auth" and "must end in _KEY or _TOKEN" in trace.error_message
+    assert simulator.stats()["requests"] == 0
+
+
 def test_reasoning_returned_separately_is_kept(submitted, endpoint, simulator):
     simulator.configure(reasoning=True)
     (trace,) = queue(submitted, endpoint)
