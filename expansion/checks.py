@@ -53,7 +53,9 @@ LOW_COVERAGE = 0.8  # mean coverage under this is flagged for reviewers
 def check_flags(checks: dict) -> dict[str, bool]:
     """The yes/no flags the review queue filters on, from a trace's checks."""
     return {
-        "flag_answer_mismatch": not checks.get("matches_reference", False),
+        # Only a definite mismatch: None means it could not be compared (no reference
+        # answer, or math-verify could not read one of them), which reviewers see as such.
+        "flag_answer_mismatch": checks.get("matches_reference") is False,
         "flag_low_coverage": checks.get("coverage_mean", 1.0) < LOW_COVERAGE,
         "flag_too_short": bool(checks.get("too_short")),
         "flag_leakage": bool(checks.get("leakage")),

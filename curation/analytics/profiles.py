@@ -47,7 +47,7 @@ def profile_trace(*, trace_id: int) -> TraceProfile | None:
     """Write (or rewrite) the profile and marker counts of one succeeded trace."""
     trace = (
         Trace.objects.filter(pk=trace_id, status=Trace.Status.SUCCEEDED)
-        .only(*_TEXT_FIELDS, "completion_tokens", "checks", "flag_answer_mismatch")
+        .only(*_TEXT_FIELDS, "completion_tokens", "checks")
         .first()
     )
     if trace is None:
@@ -66,7 +66,7 @@ def _profiles_write(traces: list[Trace], markers: list[Marker]) -> list[TracePro
                 tokens=trace.completion_tokens or 0,
                 lines=line_count(text),
                 coverage=trace.checks.get("coverage_mean"),
-                answer_match=not trace.flag_answer_mismatch,
+                answer_match=trace.checks.get("matches_reference") is True,  # verified
             )
         )
         counts += [
@@ -94,7 +94,7 @@ def profiles_fill() -> int:
     while True:
         chunk = list(
             Trace.objects.filter(status=Trace.Status.SUCCEEDED, profile__isnull=True)
-            .only(*_TEXT_FIELDS, "completion_tokens", "checks", "flag_answer_mismatch")
+            .only(*_TEXT_FIELDS, "completion_tokens", "checks")
             .order_by("pk")[:CHUNK]
         )
         if not chunk:

@@ -91,3 +91,24 @@ def test_trace_checks_report_answers_markers_leakage_and_length():
     assert checks["markers"]["wait"] == 1 and checks["markers"]["alternatively"] == 1
     assert checks["reflection_count"] == 3 and checks["reflection_density"] == 6.0
     assert checks["leakage"] == ["annotator"]
+
+
+def test_an_answer_that_could_not_be_compared_is_unchecked_not_a_mismatch(client_as, reviewer_user):
+    from django.urls import reverse
+
+    from expansion.checks import check_flags
+    from tests.factories import TraceFactory
+
+    checks = trace_checks(
+        thought="Wait, so x is 4.", solution=r"\boxed{4}", split_ok=True, finish_reason="stop",
+        completion_tokens=1500, target_min=1500, reference_answer="", annotator_answer="4",
+        steps=RECORD["steps"],
+    )  # fmt: skip
+    assert checks["matches_reference"] is None and checks["matches_annotator"] is True
+    assert check_flags(checks)["flag_answer_mismatch"] is False
+    assert check_flags({**checks, "matches_reference": False})["flag_answer_mismatch"] is True
+    trace = TraceFactory(checks=checks, **check_flags(checks))
+    client = client_as(reviewer_user)
+    detail = client.get(reverse("trace-detail", args=[trace.pk])).content.decode()
+    review = client.get(reverse("review-trace", args=[trace.pk])).content.decode()
+    assert "reference: unchecked" in detail and "reference unchecked" in review
