@@ -51,6 +51,7 @@ urlpatterns = [
     path("traces/", expansion_views.trace_list, name="trace-list"),
     path("traces/<int:trace_id>/", expansion_views.trace_detail, name="trace-detail"),
     path("traces/<int:trace_id>/progress/", expansion_views.trace_progress, name="trace-progress"),
+    path("traces/<int:trace_id>/cancel/", expansion_views.trace_cancel_view, name="trace-cancel"),
     path("review/", curation_views.queue, name="review-queue"),
     path("review/next/", curation_views.next_item, name="review-next"),
     path("review/<int:trace_id>/", curation_views.review, name="review-trace"),

@@ -1,6 +1,12 @@
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -8,7 +14,7 @@ from annotator.models import Annotation
 from annotator.roles import HasRole, Role
 
 from .models import LLMEndpoint, PromptVersion, Trace
-from .services import traces_request
+from .services import trace_cancel, traces_request
 
 LIST_FIELDS = [
     "id", "annotation", "annotation_version", "prompt", "endpoint", "params", "sample_index",
@@ -40,18 +46,25 @@ class TraceSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class CancelRefusedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    status = serializers.ChoiceField(choices=Trace.Status.choices)
+
+
 MAX_ID = 2**63 - 1
 FILTERS = {"status": "status", "annotation": "annotation_id", "endpoint": "endpoint_id",
            "prompt": "prompt_id"}  # fmt: skip
 
 
-@extend_schema(
-    parameters=[
-        OpenApiParameter("status", str, enum=list(Trace.Status.values)),
-        OpenApiParameter("annotation", int),
-        OpenApiParameter("endpoint", int),
-        OpenApiParameter("prompt", int, description="Prompt version id."),
-    ]
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=list(Trace.Status.values)),
+            OpenApiParameter("annotation", int),
+            OpenApiParameter("endpoint", int),
+            OpenApiParameter("prompt", int, description="Prompt version id."),
+        ]
+    )
 )
 class TraceViewSet(viewsets.ReadOnlyModelViewSet):
     """Expansion jobs and their traces (reviewers and admins)."""
@@ -82,6 +95,20 @@ class TraceViewSet(viewsets.ReadOnlyModelViewSet):
             raise serializers.ValidationError(errors)
         return traces
 
+    @extend_schema(request=None, responses={200: TraceListSerializer, 409: CancelRefusedSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancel a queued or running job. A running one stops at its next progress save
+        (within about a second) and is never retried; a finished one is refused with 409."""
+        trace = self.get_object()
+        if not trace_cancel(trace_id=trace.pk):
+            trace.refresh_from_db(fields=["status"])
+            detail = (f"Trace {trace.pk} is {trace.status}: only queued or running jobs can "
+                      "be cancelled.")  # fmt: skip
+            return Response({"detail": detail, "status": trace.status}, status.HTTP_409_CONFLICT)
+        trace.refresh_from_db()
+        return Response(TraceListSerializer(trace).data)
+
 
 class ExpandSerializer(serializers.Serializer):
     prompt_version = serializers.PrimaryKeyRelatedField(
@@ -89,7 +116,8 @@ class ExpandSerializer(serializers.Serializer):
     )
     endpoint = serializers.PrimaryKeyRelatedField(
         queryset=LLMEndpoint.objects.filter(is_active=True), required=False,
-        help_text="Default: the environment's endpoint (or the simulated one).",
+        help_text="Default: the endpoint marked default, else the environment's (or the "
+        "simulated one).",
     )  # fmt: skip
     samples = serializers.IntegerField(min_value=1, max_value=16, default=1)
     temperature = serializers.FloatField(min_value=0, max_value=2, required=False)

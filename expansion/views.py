@@ -1,10 +1,12 @@
+from django.contrib import messages
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
 from annotator.roles import Role, role_required
 
 from .models import Trace
+from .services import trace_cancel
 
 TRACES_PER_PAGE = 50
 
@@ -48,3 +50,17 @@ def trace_detail(request, trace_id: int):
 def trace_progress(request, trace_id: int):
     """The live part of the trace page; htmx polls it while the job runs."""
     return render(request, "expansion/_trace_progress.html", {"trace": _trace(trace_id)})
+
+
+@require_POST
+@role_required(Role.REVIEWER, Role.ADMIN)
+def trace_cancel_view(request, trace_id: int):
+    trace = _trace(trace_id)
+    if trace_cancel(trace_id=trace.pk):
+        messages.success(request, f"Trace {trace.pk} is cancelled; it will not be retried.")
+    else:
+        trace.refresh_from_db(fields=["status"])
+        messages.error(
+            request, f"Trace {trace.pk} has finished ({trace.status}): nothing to cancel."
+        )
+    return redirect("trace-detail", trace_id=trace.pk)

@@ -207,3 +207,42 @@ def test_submitting_queues_the_configured_number_of_samples(
     assert [t.sample_index for t in traces] == [0, 1]
     assert all(t.status == "queued" and t.prompt.is_active for t in traces)
     assert sent == [t.pk for t in traces]  # queued once each, after the commit
+
+
+@pytest.mark.django_db(transaction=True)  # the job runs in its own thread and connection
+def test_a_running_job_cancelled_through_the_api_stops_and_is_not_retried(
+    submitted, endpoint, simulator, api_as, reviewer_user, annotator_user
+):
+    simulator.configure(seconds_per_token=0.01)  # 300 tokens: about 3 s
+    (trace,) = queue(submitted, endpoint)
+    worker = threading.Thread(target=services.trace_run, kwargs={"trace_id": trace.pk})
+    worker.start()
+    deadline = time.monotonic() + 10
+    while Trace.objects.get(pk=trace.pk).progress_tokens == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert api_as(annotator_user).post(f"/api/traces/{trace.pk}/cancel/").status_code == 403
+    cancelled = api_as(reviewer_user).post(f"/api/traces/{trace.pk}/cancel/")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    worker.join(timeout=10)
+    assert not worker.is_alive()  # it stopped well before the answer's end
+    trace.refresh_from_db()
+    assert trace.status == "cancelled" and trace.attempts == 1 and not trace.thought
+    assert simulator.stats()["requests"] == 1 and simulator.stats()["completed"] == 0
+    again = api_as(reviewer_user).post(f"/api/traces/{trace.pk}/cancel/")
+    assert again.status_code == 409 and again.json()["status"] == "cancelled"
+    assert "only queued or running jobs" in again.json()["detail"]
+
+
+def test_reviewers_cancel_a_queued_job_from_its_page(submitted, endpoint, client_as, reviewer_user):
+    (trace,) = queue(submitted, endpoint)
+    client = client_as(reviewer_user)
+    page = client.get(f"/traces/{trace.pk}/").content.decode()
+    assert "Cancel this job" in page
+    assert client.get(f"/traces/{trace.pk}/cancel/").status_code == 405
+    response = client.post(f"/traces/{trace.pk}/cancel/", follow=True)
+    assert "is cancelled" in response.content.decode()
+    trace.refresh_from_db()
+    assert trace.status == "cancelled"
+    assert "Cancel this job" not in client.get(f"/traces/{trace.pk}/").content.decode()
+    again = client.post(f"/traces/{trace.pk}/cancel/", follow=True).content.decode()
+    assert "nothing to cancel" in again
