@@ -137,8 +137,12 @@ def complete(
     messages: list[dict],
     params: dict,
     on_progress: Callable[[str, str], None] | None = None,
+    sample: int | None = None,
 ) -> Completion:
     """Stream one chat completion; call ``on_progress(content, reasoning)`` as text arrives.
+
+    ``sample`` goes out as the ``X-Journey-Sample`` header, which providers ignore and the
+    simulated endpoint uses so that the samples of one record differ.
 
     Raises LLMError with a kind the trace records.
     """
@@ -147,8 +151,9 @@ def complete(
     finish_reason, model, usage, chunk_id = "", "", None, ""
     try:
         stream = client_for(endpoint).chat.completions.create(
-            messages=messages, stream=True, stream_options={"include_usage": True}, **params
-        )
+            messages=messages, stream=True, stream_options={"include_usage": True},
+            extra_headers=None if sample is None else {"X-Journey-Sample": str(sample)}, **params,
+        )  # fmt: skip
         with stream:
             for chunk in stream:
                 chunk_id = chunk.id or chunk_id

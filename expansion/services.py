@@ -274,7 +274,8 @@ def _trace_run(trace: Trace, run_id: str) -> None:
             with endpoint_slot(endpoint, tokens=prompt_estimate + params["max_tokens"],
                                wait=slot_wait):  # fmt: skip
                 result = llm.complete(endpoint, messages=messages, params=params,
-                                      on_progress=on_progress)  # fmt: skip
+                                      on_progress=on_progress,
+                                      sample=trace.sample_index)  # fmt: skip
         except LimitTimeout:
             attempt -= 1  # waiting for a slot is not an attempt; keep the heartbeat fresh
             continue

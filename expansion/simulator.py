@@ -438,6 +438,8 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         sim, messages = self.server.sim, body["messages"]
         sample = body.get("sample_index", (body.get("metadata") or {}).get("sample_index"))
+        if sample is None and self.headers.get("X-Journey-Sample", "").isdigit():
+            sample = int(self.headers["X-Journey-Sample"])  # what the expansion client sends
         content, thought = build_trace(messages, [sample, body.get("seed")], cfg.target_tokens)
         reasoning, finish = (thought if cfg.reasoning else None), "stop"
         if fault == "empty":  # no answer; a reasoning model may still have sent its thinking

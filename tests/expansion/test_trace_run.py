@@ -56,6 +56,16 @@ def test_the_same_job_is_never_run_twice(submitted, endpoint, simulator):
     assert Trace.objects.count() == 1
 
 
+def test_the_samples_of_one_record_differ(submitted, endpoint, simulator):
+    first, second = queue(submitted, endpoint, samples=2)
+    for trace in (first, second):
+        services.trace_run(trace_id=trace.pk)
+        trace.refresh_from_db()
+    assert first.status == second.status == "succeeded"
+    assert first.thought != second.thought  # each sample is its own draw
+    assert first.checks["matches_reference"] and second.checks["matches_reference"]
+
+
 def test_extra_samples_are_new_jobs(submitted, endpoint):
     first = queue(submitted, endpoint, samples=2)
     more = queue(submitted, endpoint, samples=2, extra=True)
