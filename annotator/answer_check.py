@@ -7,12 +7,45 @@ sympy) takes seconds to import, so it is imported on the first comparison, not a
 
 import importlib
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 logger = logging.getLogger(__name__)
-_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="answer-check")
+POOL_SIZE = 4
 DEFAULT_TIMEOUT = 5.0
+
+
+class _Pool:
+    """The comparison threads. A comparison past its time bound cannot be stopped (a thread
+    cannot be killed): once every thread of the pool is stuck in one, the pool is left to
+    them and a fresh one takes the next comparisons, which would otherwise all time out."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.executor = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="answer-check")
+        self.stuck = 0
+
+    def submit(self, *args):
+        with self.lock:
+            return self.executor, self.executor.submit(*args)
+
+    def gave_up(self, executor, future) -> None:
+        if future.cancel():  # it had not started: nothing is stuck
+            return
+        with self.lock:
+            if executor is not self.executor:
+                return
+            self.stuck += 1
+            if self.stuck >= POOL_SIZE:
+                logger.warning("All %d answer-check threads are stuck; starting new ones",
+                               POOL_SIZE)  # fmt: skip
+                executor.shutdown(wait=False)
+                self.executor = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="answer-check")
+                self.stuck = 0
+
+
+_pool = _Pool()
 
 # math-verify warns on every call that its own timeout is off; that is deliberate here.
 logging.getLogger("math_verify").setLevel(logging.ERROR)
@@ -40,11 +73,12 @@ def answers_match(gold: str, candidate: str, *, timeout: float = DEFAULT_TIMEOUT
     if gold.strip() == candidate.strip():
         return True
     importlib.import_module("math_verify")  # here, so that the time bound leaves it out
-    future = _pool.submit(_compare, gold, candidate)
+    executor, future = _pool.submit(_compare, gold, candidate)
     try:
         return future.result(timeout=timeout)
     except FutureTimeout:
         logger.warning("Answer comparison took longer than %.1f s; left unchecked", timeout)
+        _pool.gave_up(executor, future)
         return None
     except Exception:
         logger.exception("Answer comparison failed")
