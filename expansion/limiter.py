@@ -50,6 +50,17 @@ return 1
 """
 
 
+# KEYS: minute_requests; ARGV: slot_id, tokens booked, tokens used
+SETTLE = """
+local booked = ARGV[1] .. ':' .. ARGV[2]
+local score = redis.call('ZSCORE', KEYS[1], booked)
+if not score then return 0 end
+redis.call('ZREM', KEYS[1], booked)
+redis.call('ZADD', KEYS[1], score, ARGV[1] .. ':' .. ARGV[3])
+return 1
+"""
+
+
 class LimitTimeout(Exception):
     """No slot came free in time; the job goes back to the queue."""
 
@@ -60,6 +71,7 @@ class _RedisLimiter:
 
         self.redis = redis.Redis.from_url(url)
         self.acquire_script = self.redis.register_script(ACQUIRE)
+        self.settle_script = self.redis.register_script(SETTLE)
         self.held: dict[str, str] = {}  # slot -> in-flight key, renewed while held
         self.held_lock = threading.Lock()
         threading.Thread(target=self._renew_forever, name="slot-renewer", daemon=True).start()
@@ -107,6 +119,9 @@ class _RedisLimiter:
             self.held.pop(slot, None)
         self.redis.zrem(self._keys(endpoint.pk)[0], slot)
 
+    def settle(self, endpoint, slot: str, booked: int, used: int) -> None:
+        self.settle_script(keys=[self._keys(endpoint.pk)[1]], args=[slot, booked, used])
+
     def cool_down(self, endpoint, seconds: float) -> None:
         key = self._keys(endpoint.pk)[3]
         until = time.time() + seconds
@@ -136,14 +151,14 @@ class _LocalLimiter:
             slots = self.slots.setdefault(endpoint.pk, set())
             if len(slots) >= endpoint.max_in_flight:
                 return False
-            window = [(t, n) for t, n in self.minute.get(endpoint.pk, []) if t > now - 60]
+            window = [entry for entry in self.minute.get(endpoint.pk, []) if entry[0] > now - 60]
             if endpoint.requests_per_minute and len(window) >= endpoint.requests_per_minute:
                 return False
-            if endpoint.tokens_per_minute and sum(n for _, n in window) + tokens > (
+            if endpoint.tokens_per_minute and sum(n for _, n, _ in window) + tokens > (
                 endpoint.tokens_per_minute
             ):
                 return False
-            window.append((now, tokens))
+            window.append((now, tokens, slot))
             self.minute[endpoint.pk] = window
             slots.add(slot)
             return True
@@ -151,6 +166,11 @@ class _LocalLimiter:
     def release(self, endpoint, slot: str) -> None:
         with self.lock:
             self.slots.get(endpoint.pk, set()).discard(slot)
+
+    def settle(self, endpoint, slot: str, booked: int, used: int) -> None:
+        with self.lock:
+            window = self.minute.get(endpoint.pk, [])
+            self.minute[endpoint.pk] = [(t, used if s == slot else n, s) for t, n, s in window]
 
     def cool_down(self, endpoint, seconds: float) -> None:
         with self.lock:
@@ -194,8 +214,10 @@ def _gate(endpoint) -> _Gate:
 
 
 @contextmanager
-def endpoint_slot(endpoint, *, tokens: int, wait: float = 60.0) -> Iterator[None]:
-    """Hold one of the endpoint's shared slots for the duration of a request."""
+def endpoint_slot(endpoint, *, tokens: int, wait: float = 60.0) -> Iterator[str]:
+    """Hold one of the endpoint's shared slots for the duration of a request; yields the
+    slot's id. ``tokens`` is booked against tokens per minute until the request's real
+    usage is known: then ``limiter().settle(endpoint, slot, tokens, used)``."""
     slot = uuid.uuid4().hex
     deadline = time.monotonic() + wait
     shared, gate = limiter(), _gate(endpoint)
@@ -212,7 +234,7 @@ def endpoint_slot(endpoint, *, tokens: int, wait: float = 60.0) -> Iterator[None
     finally:
         gate.turn.release()
     try:
-        yield
+        yield slot
     finally:
         shared.release(endpoint, slot)
         with gate.freed:

@@ -271,8 +271,8 @@ def _trace_run(trace: Trace, run_id: str) -> None:
         if not _owned(trace, run_id).update(attempts=attempt, heartbeat_at=timezone.now()):
             return  # cancelled, or taken over by another worker: never call twice
         try:
-            with endpoint_slot(endpoint, tokens=prompt_estimate + params["max_tokens"],
-                               wait=slot_wait):  # fmt: skip
+            booked = prompt_estimate + params["max_tokens"]  # at most; settled below
+            with endpoint_slot(endpoint, tokens=booked, wait=slot_wait) as slot:
                 result = llm.complete(endpoint, messages=messages, params=params,
                                       on_progress=on_progress,
                                       sample=trace.sample_index)  # fmt: skip
@@ -290,6 +290,9 @@ def _trace_run(trace: Trace, run_id: str) -> None:
                 return
             time.sleep(_backoff(attempt, error.retry_after))
             continue
+        if endpoint.tokens_per_minute and result.completion_tokens is not None:
+            used = (result.prompt_tokens or 0) + result.completion_tokens
+            limiter().settle(endpoint, slot, booked, used)  # the minute counts what was used
         cost = endpoint.cost(result.prompt_tokens or 0, result.completion_tokens or 0)
         total_cost += cost
         paid = {

@@ -101,6 +101,18 @@ def test_tokens_per_minute(shared):
         pass
 
 
+def test_tokens_per_minute_count_what_a_request_used_once_known(shared):
+    endpoint = make_endpoint(max_in_flight=10, tokens_per_minute=10_000)
+    for _ in range(3):  # each books its most (prompt + max_tokens), then uses 1,500
+        with endpoint_slot(endpoint, tokens=4_000, wait=1) as slot:
+            pass
+        shared.settle(endpoint, slot, 4_000, 1_500)
+    with endpoint_slot(endpoint, tokens=4_000, wait=1):  # 4,500 used + 4,000 booked
+        pass
+    with pytest.raises(LimitTimeout), endpoint_slot(endpoint, tokens=4_000, wait=0.2):
+        pass  # 8,500 + 4,000 would be over
+
+
 def test_a_cool_down_after_429_holds_everyone_back(shared):
     endpoint = make_endpoint(max_in_flight=10)
     shared.cool_down(endpoint, 0.5)

@@ -256,3 +256,22 @@ def test_reviewers_cancel_a_queued_job_from_its_page(submitted, endpoint, client
     assert "Cancel this job" not in client.get(f"/traces/{trace.pk}/").content.decode()
     again = client.post(f"/traces/{trace.pk}/cancel/", follow=True).content.decode()
     assert "nothing to cancel" in again
+
+
+@pytest.mark.django_db(transaction=True)  # the second job runs in its own thread
+def test_a_tokens_per_minute_limit_counts_the_tokens_used_not_the_most_booked(
+    submitted, endpoint, simulator, monkeypatch
+):
+    from expansion import limiter as limiter_module
+
+    monkeypatch.setattr(limiter_module, "_limiter", limiter_module._LocalLimiter())
+    endpoint.tokens_per_minute = 6_000  # one booking of max_tokens (4,000) + prompt fits
+    endpoint.save()
+    first, second = queue(submitted, endpoint, samples=2)
+    services.trace_run(trace_id=first.pk)
+    worker = threading.Thread(target=services.trace_run, kwargs={"trace_id": second.pk})
+    worker.start()
+    worker.join(timeout=15)  # without settling, it would wait for the minute to pass
+    second.refresh_from_db()
+    assert second.status == "succeeded"
+    assert first.pk != second.pk and simulator.stats()["completed"] == 2
