@@ -45,3 +45,13 @@ def test_web_runs_gunicorn_and_workers_run_celery():
     assert re.search(r"\bgunicorn config\.wsgi\b", COMPOSE["services"]["web"]["command"])
     assert "celery -A config worker" in COMPOSE["services"]["worker"]["command"]
     assert "celery -A config beat" in COMPOSE["services"]["beat"]["command"]
+
+
+def test_without_a_real_endpoint_jobs_go_to_the_compose_simulator():
+    simulator = COMPOSE["services"]["simulator"]
+    assert "manage.py llm_simulator --host 0.0.0.0 --port 8808" in simulator["command"]
+    assert "8808" in " ".join(simulator["healthcheck"]["test"])
+    assert "ports" not in simulator  # reachable from the other services only
+    for name in APP_SERVICES:
+        url = COMPOSE["services"][name]["environment"]["LLM_SIMULATOR_URL"]
+        assert "http://simulator:8808/v1" in url, name
