@@ -5,7 +5,7 @@ from rest_framework import mixins, serializers, viewsets
 from annotator.roles import HasRole, Role
 
 from .models import LLMEndpoint, PromptVersion
-from .prompts import prompt_version_create
+from .prompts import prompt_problems, prompt_version_create
 
 
 class LLMEndpointSerializer(serializers.ModelSerializer):
@@ -36,6 +36,13 @@ class PromptVersionSerializer(serializers.ModelSerializer):
                   "explorer_perspective", "invariants", "target_tokens_min", "target_tokens_max",
                   "content_hash", "is_active", "created_at"]  # fmt: skip
         read_only_fields = ["id", "version", "content_hash", "created_at"]
+
+    def validate(self, data):
+        problems = prompt_problems(**{field: data.get(field, "") for field in
+                                      PromptVersion.CONTENT_FIELDS})  # fmt: skip
+        if problems:
+            raise serializers.ValidationError(problems)
+        return data
 
 
 class PromptVersionViewSet(

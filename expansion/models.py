@@ -126,6 +126,15 @@ class PromptVersion(models.Model):
         "target_tokens_min", "target_tokens_max",
     )  # fmt: skip
 
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from .prompts import prompt_problems  # prompts imports this module
+
+        problems = prompt_problems(**{field: getattr(self, field) for field in self.CONTENT_FIELDS})
+        if problems:
+            raise ValidationError(problems)
+
     def compute_hash(self) -> str:
         content = {field: getattr(self, field) for field in self.CONTENT_FIELDS}
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()

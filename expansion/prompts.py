@@ -66,6 +66,30 @@ DEFAULT_PROMPT = {
 }
 
 
+def prompt_problems(*, system: str, invariants: str, target_tokens_min: int,
+                    target_tokens_max: int, **components) -> dict[str, str]:  # fmt: skip
+    """What a prompt version lacks that the pipeline relies on, by field; empty when none.
+
+    Whatever the components say, the model must be asked for a structure the code can split
+    (the four STILL markers, or <think> tags) and for its final answer in \\boxed{}.
+    """
+    problems = {}
+    text = f"{system}\n{invariants}"
+    still = (THOUGHT_OPEN, THOUGHT_CLOSE, SOLUTION_OPEN, SOLUTION_CLOSE)
+    if not all(marker in text for marker in still) and not (
+        "<think>" in text and "</think>" in text
+    ):
+        problems["system"] = (
+            f"Ask for the thought and the solution between {', '.join(still)} (or <think> "
+            "tags), so that the trace can be split."
+        )
+    if "\\boxed" not in text:
+        problems["invariants"] = "Ask for the final answer in \\boxed{} (the checks read it)."
+    if target_tokens_min and target_tokens_max and target_tokens_min > target_tokens_max:
+        problems["target_tokens_max"] = "Must not be less than target_tokens_min."
+    return problems
+
+
 def prompt_version_create(*, name: str = "journey", **fields) -> PromptVersion:
     """A new version of prompt ``name`` (versions are never edited once used)."""
     latest = PromptVersion.objects.filter(name=name).order_by("-version").first()

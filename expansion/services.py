@@ -316,6 +316,7 @@ def _trace_run(trace: Trace, run_id: str) -> None:
                                f"{attempt} times.")  # fmt: skip
                 _fail(trace, run_id, "empty", message, **paid)
                 return
+            time.sleep(_backoff(attempt, None))  # an overloaded server, as often as not
             continue
         _succeed(trace, run_id, result, paid)
         return

@@ -45,3 +45,23 @@ def test_prompt_versions_are_created_never_edited(api_as, admin_user):
     assert created.status_code == 201 and created.json()["version"] == 2
     assert PromptVersion.objects.get(is_active=True).version == 2
     assert api.patch(f"/api/prompt-versions/{base.pk}/", {"system": "x"}).status_code == 405
+
+
+def test_a_prompt_version_must_ask_for_a_splittable_structure_and_a_boxed_answer(
+    api_as, admin_user
+):
+    base = prompt_active()
+    api = api_as(admin_user)
+    fields = {name: getattr(base, name) for name in PromptVersion.CONTENT_FIELDS}
+    unsplittable = {**fields, "system": "Think out loud about the record.",
+                    "invariants": "Invent nothing.", "target_tokens_min": 3000,
+                    "target_tokens_max": 1500}  # fmt: skip
+    refused = api.post("/api/prompt-versions/", unsplittable, format="json")
+    assert refused.status_code == 400
+    errors = refused.json()
+    assert "<|begin_of_thought|>" in errors["system"][0] and "\\boxed{}" in errors["invariants"][0]
+    assert "target_tokens_max" in errors
+    assert PromptVersion.objects.count() == 1  # nothing was created
+    # <think> tags are a structure the code splits too.
+    think = {**fields, "system": "Reason inside <think> and </think>, then answer."}
+    assert api.post("/api/prompt-versions/", think, format="json").status_code == 201

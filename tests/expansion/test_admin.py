@@ -60,3 +60,16 @@ def test_marking_an_endpoint_default_in_the_admin_unmarks_the_other(client_as, a
     old.refresh_from_db()
     assert not old.is_default and LLMEndpoint.objects.get(name="new").is_default
     assert services.endpoint_default().name == "new"
+
+
+def test_the_admin_refuses_a_prompt_without_a_boxed_answer(client_as, admin_user):
+    prompt = prompt_active()
+    unboxed = {field: getattr(prompt, field).replace("\\boxed", "a box")
+               for field in ("system", "invariants")}  # fmt: skip
+    response = client_as(admin_user).post(
+        f"/admin/expansion/promptversion/{prompt.pk}/change/", prompt_form(prompt, **unboxed)
+    )
+    assert response.status_code == 200  # the form again, with the error
+    assert "the checks read it" in response.content.decode()
+    prompt.refresh_from_db()
+    assert "\\boxed" in prompt.invariants
