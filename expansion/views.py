@@ -5,7 +5,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotator.roles import Role, role_required
 
-from .models import Trace
+from .models import LLMEndpoint, PromptVersion, Trace
 from .services import trace_cancel
 
 TRACES_PER_PAGE = 50
@@ -20,17 +20,26 @@ def trace_list(request):
     wanted = request.GET.get("status", "")
     if wanted in Trace.Status.values:
         traces = traces.filter(status=wanted)
-    annotation = request.GET.get("annotation", "")
-    if annotation.isdigit() and len(annotation) < 19:
-        traces = traces.filter(annotation_id=annotation)
+    chosen = {}
+    for param, field in (("annotation", "annotation_id"), ("endpoint", "endpoint_id"),
+                         ("prompt", "prompt_id")):  # fmt: skip
+        value = chosen[param] = request.GET.get(param, "")
+        if value.isdigit() and len(value) < 19:
+            traces = traces.filter(**{field: value})
     page = Paginator(traces.order_by("-created_at", "-pk"), TRACES_PER_PAGE).get_page(
         request.GET.get("page")
     )
-    return render(
-        request,
-        "expansion/trace_list.html",
-        {"page": page, "statuses": Trace.Status.values, "wanted": wanted, "annotation": annotation},
-    )
+    context = {
+        "page": page,
+        "statuses": Trace.Status.values,
+        "wanted": wanted,
+        **chosen,
+        "endpoints": LLMEndpoint.objects.order_by("name").values_list("pk", "name"),
+        "prompts": PromptVersion.objects.order_by("name", "-version"),
+        # The table refreshes itself while a job on it is queued or running.
+        "live": any(not trace.is_finished for trace in page),
+    }
+    return render(request, "expansion/trace_list.html", context)
 
 
 def _trace(trace_id: int) -> Trace:

@@ -1,7 +1,7 @@
 import pytest
 
 from expansion import services
-from expansion.models import Trace
+from expansion.models import LLMEndpoint, Trace
 
 pytestmark = pytest.mark.django_db
 
@@ -87,3 +87,23 @@ def test_huge_ids_in_filters_are_refused_not_crashed(api_as, reviewer_user, clie
     assert api_as(reviewer_user).get("/api/traces/", {"annotation": huge}).status_code == 400
     assert api_as(reviewer_user).get("/api/review-queue/", {"endpoint": huge}).status_code == 400
     assert client_as(reviewer_user).get("/traces/", {"annotation": huge}).status_code == 200
+
+
+def test_the_job_list_filters_by_endpoint_and_prompt_and_refreshes_while_jobs_run(
+    client_as, reviewer_user, submitted, endpoint, finished
+):
+    other = LLMEndpoint.objects.create(name="other", base_url="https://o.example/v1", model="m")
+    (queued,) = services.traces_request(annotation=submitted, endpoint=other)
+    client = client_as(reviewer_user)
+
+    def listed(**params) -> tuple[set[int], str]:
+        body = client.get("/traces/", params).content.decode()
+        return {t.pk for t in Trace.objects.all() if f'href="/traces/{t.pk}/"' in body}, body
+
+    ids, body = listed(endpoint=other.pk)
+    assert ids == {queued.pk} and 'hx-trigger="every 2s"' in body  # a job is queued
+    assert f'<option value="{other.pk}" selected>other</option>' in body
+    ids, body = listed(endpoint=endpoint.pk, prompt=finished.prompt_id)
+    assert ids == {finished.pk} and 'hx-trigger="every 2s"' not in body  # all finished
+    assert f'<option value="{other.pk}" selected>other</option>' not in body
+    assert listed(prompt=finished.prompt_id + 1000)[0] == set()
