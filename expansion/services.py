@@ -329,7 +329,7 @@ def _succeed(trace: Trace, run_id: str, result: llm.Completion, paid: dict) -> N
     checks = trace_checks(
         thought=thought, solution=solution, split_ok=split is not None,
         finish_reason=result.finish_reason, completion_tokens=completion_tokens,
-        target_min=trace.prompt.target_tokens_min,
+        target_min=trace.prompt.target_tokens_min, target_max=trace.prompt.target_tokens_max,
         reference_answer=trace.annotation.problem.reference_answer,
         annotator_answer=trace.record.get("final_answer", ""), steps=trace.record["steps"],
     )  # fmt: skip

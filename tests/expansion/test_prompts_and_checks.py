@@ -88,6 +88,13 @@ def test_trace_checks_report_answers_markers_leakage_and_length():
     assert checks["boxed_answer"] == "2, 3"
     assert checks["matches_reference"] is True
     assert checks["too_short"] is True and checks["truncated"] is False
+    assert checks["too_long"] is False  # no maximum given
+    longer = trace_checks(
+        thought=thought, solution=r"\boxed{2, 3}", split_ok=True, finish_reason="stop",
+        completion_tokens=3200, target_min=1500, target_max=3000, reference_answer="2, 3",
+        annotator_answer="2, 3", steps=RECORD["steps"],
+    )  # fmt: skip
+    assert longer["too_long"] is True and longer["too_short"] is False
     assert checks["markers"]["wait"] == 1 and checks["markers"]["alternatively"] == 1
     assert checks["reflection_count"] == 3 and checks["reflection_density"] == 6.0
     assert checks["leakage"] == ["annotator"]

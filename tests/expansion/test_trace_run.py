@@ -39,6 +39,8 @@ def test_a_job_produces_a_checked_trace_with_usage_and_cost(submitted, endpoint,
     assert trace.checks["split_ok"] is True
     assert trace.checks["boxed_answer"] == "4" and trace.checks["matches_reference"] is True
     assert len(trace.checks["coverage"]) == 3
+    assert trace.checks["target_max"] == trace.prompt.target_tokens_max
+    assert trace.checks["too_long"] is False
     assert simulator.stats()["requests"] == 1
     # The analytics profile it once, from the same text.
     assert trace.profile.tokens == trace.completion_tokens and trace.profile.answer_match
