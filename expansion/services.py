@@ -306,7 +306,7 @@ def _trace_run(trace: Trace, run_id: str) -> None:
                 f"The answer hit max_tokens ({params['max_tokens']}) and was cut off; "
                 "raise max_tokens on the endpoint or re-expand."
             )
-            _fail(trace, run_id, "truncated", message, **paid)
+            _fail(trace, run_id, "truncated", message, flag_truncated=True, **paid)
             return
         if not result.content.strip():  # thinking alone, without an answer, is no trace
             if attempt >= settings.EXPANSION_MAX_ATTEMPTS:

@@ -146,6 +146,7 @@ def test_failures_end_in_a_visible_failed_state(
     assert trace.status == "failed"
     assert trace.error_kind == kind and trace.attempts == attempts
     assert message in trace.error_message
+    assert trace.flag_truncated is (kind == "truncated")  # the analytics list them by it
 
 
 def test_a_missing_key_fails_at_once_without_calling(submitted, endpoint, simulator, monkeypatch):
