@@ -278,3 +278,16 @@ def test_a_tokens_per_minute_limit_counts_the_tokens_used_not_the_most_booked(
     second.refresh_from_db()
     assert second.status == "succeeded"
     assert first.pk != second.pk and simulator.stats()["completed"] == 2
+
+
+def test_truncated_failures_are_listed_by_the_analytics_truncated_filter(
+    submitted, endpoint, simulator, client_as, reviewer_user
+):
+    truncated, whole = queue(submitted, endpoint, samples=2)
+    simulator.configure(faults={"truncate": {"next": 1}})
+    services.trace_run(trace_id=truncated.pk)
+    services.trace_run(trace_id=whole.pk)
+    body = client_as(reviewer_user).get("/analytics/traces/", {"flag": "truncated"})
+    body = body.content.decode()
+    assert f'href="/traces/{truncated.pk}/"' in body
+    assert f'href="/traces/{whole.pk}/"' not in body
