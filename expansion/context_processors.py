@@ -5,11 +5,7 @@ from .models import LLMEndpoint
 
 def default_is_simulated() -> bool:
     """Whether submissions are expanded by the simulated endpoint (see endpoint_default)."""
-    marked = (
-        LLMEndpoint.objects.filter(is_default=True, is_active=True)
-        .values_list("is_simulated", flat=True)
-        .first()
-    )
+    marked = LLMEndpoint.marked_default().values_list("is_simulated", flat=True).first()
     if marked is not None:
         return marked
     return not (settings.LLM_BASE_URL and settings.LLM_MODEL)

@@ -76,6 +76,11 @@ class LLMEndpoint(models.Model):
                 )
             super().save(*args, **kwargs)
 
+    @classmethod
+    def marked_default(cls) -> models.QuerySet:
+        """The endpoint an admin marked to expand submissions, if it is active (at most one)."""
+        return cls.objects.filter(is_default=True, is_active=True)
+
     def validate_constraints(self, exclude=None):
         # Marking this endpoint the default is allowed while another one is: save() unmarks
         # the other. The database constraint still refuses two defaults at once.

@@ -43,7 +43,7 @@ class Cancelled(Exception):
 def endpoint_default() -> LLMEndpoint:
     """Where submissions are expanded: the endpoint an admin marked as the default (if it is
     active), else the one from LLM_BASE_URL / LLM_MODEL, else the simulated one."""
-    marked = LLMEndpoint.objects.filter(is_default=True, is_active=True).first()
+    marked = LLMEndpoint.marked_default().first()
     if marked is not None:
         return marked
     if settings.LLM_BASE_URL and settings.LLM_MODEL:
@@ -264,7 +264,7 @@ def _trace_run(trace: Trace, run_id: str) -> None:
 
     total_cost = Decimal(0)
     attempt = 0
-    # Waiting for a slot renews the heartbeat often enough that nobody takes the job over.
+    # Waiting for a slot, the job looks up now and then whether it was cancelled or taken over.
     slot_wait = max(0.5, min(10.0, HEARTBEAT_STALE_SECONDS / 4))
     while True:
         attempt += 1
