@@ -19,13 +19,11 @@ queries per request. Target: p95 under 300 ms. Figures are printed, never assert
 """
 
 import argparse
-import math
 import os
 import statistics
-import sys
 import time
 
-from support import django_on_fresh_database
+from support import django_on_fresh_database, p95, timed_get
 
 DB = "bench_analytics"
 TRACE_SQL = """
@@ -141,25 +139,15 @@ def seed_traces(start: int, stop: int) -> None:
 
 
 def measure(client, path: str, params: dict, reps: int) -> dict:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     times, sql, counts = [], [], set()
     for i in range(reps + 2):
-        with CaptureQueriesContext(connection) as queries:
-            started = time.perf_counter()
-            response = client.get(path, params)
-            elapsed = time.perf_counter() - started
-        if response.status_code != 200:
-            sys.exit(f"{path} {params}: {response.status_code} {response.content[:300]!r}")
+        elapsed, queries, _ = timed_get(client, path, params)
         if i >= 2:
-            times.append(elapsed * 1e3)
-            sql.append(sum(float(q["time"]) for q in queries.captured_queries) * 1e3)
+            times.append(elapsed)
+            sql.append(sum(float(q["time"]) for q in queries) * 1e3)
             counts.add(len(queries))
-    times.sort()
-    p95 = times[min(len(times) - 1, math.ceil(0.95 * len(times)) - 1)]
-    return {"p50": statistics.median(times), "p95": p95, "sql": statistics.median(sql),
-            "queries": max(counts), "captured": list(queries.captured_queries)}  # fmt: skip
+    return {"p50": statistics.median(times), "p95": p95(times), "sql": statistics.median(sql),
+            "queries": max(counts), "captured": queries}  # fmt: skip
 
 
 def cases(prompts: list[int]) -> list[tuple[str, str, dict]]:

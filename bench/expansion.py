@@ -42,11 +42,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-import psycopg
 import redis
+from support import ROOT, fresh_database
 
-ROOT = Path(__file__).resolve().parent.parent
-PG, DB = "postgres://postgres@127.0.0.1:5432/", "bench_expansion"
+DB = "bench_expansion"
 REDIS_URL = "redis://127.0.0.1:6379/12"
 STEPS = [
     {"kind": "attempt", "text": "Guess x equals three since three plus three", "notes": ["2x"]},
@@ -180,13 +179,11 @@ def main():
     seconds_per_token = args.seconds_per_answer / args.tokens
 
     var_dir = tempfile.mkdtemp(prefix="bench-expansion-")
-    env = {"DATABASE_URL": PG + DB, "REDIS_URL": REDIS_URL, "DEBUG": "0", "VAR_DIR": var_dir}
+    env = {"DATABASE_URL": fresh_database(DB), "REDIS_URL": REDIS_URL, "DEBUG": "0",
+           "VAR_DIR": var_dir}  # fmt: skip
     env["SECRET_KEY"] = secrets.token_urlsafe(40)  # production settings, as a worker runs
     env.update(DJANGO_SETTINGS_MODULE="config.settings", EXPANSION_SAMPLES="0")
     os.environ.update(env)
-    with psycopg.connect(PG + "postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DB}")
     redis.Redis.from_url(REDIS_URL).flushdb()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below
     sim, workers = None, []

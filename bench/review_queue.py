@@ -29,11 +29,10 @@ import math
 import os
 import random
 import statistics
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-from support import django_on_fresh_database
+from support import django_on_fresh_database, p95, timed_get
 
 DB = "bench_review"
 SUBJECTS = ["Algebra", "Intermediate Algebra", "Prealgebra", "Geometry", "Number Theory",
@@ -151,8 +150,6 @@ def seed_traces(base: dict, rng: random.Random, start: int, count: int) -> None:
 
 def measure(client, path: str, params: dict, reps: int, budget: float) -> dict:
     from django.core.cache import cache
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     times, sql, counts, deadline = [], [], set(), time.monotonic() + budget
     for i in range(reps + 4):
@@ -160,23 +157,16 @@ def measure(client, path: str, params: dict, reps: int, budget: float) -> dict:
             break  # a very slow case: at least 5 measured requests, then stop
         if i == 3:
             cache.clear()  # this request counts the queue; the next ones reuse its counts
-        with CaptureQueriesContext(connection) as queries:
-            started = time.perf_counter()
-            response = client.get(path, params)
-            elapsed = time.perf_counter() - started
-        if response.status_code != 200:
-            sys.exit(f"{path} {params}: {response.status_code} {response.content[:300]!r}")
+        elapsed, queries, response = timed_get(client, path, params)
         if i == 3:
-            miss, miss_queries = elapsed * 1e3, list(queries.captured_queries)
+            miss, miss_queries = elapsed, queries
         if i >= 4:
-            times.append(elapsed * 1e3)
-            sql.append(sum(float(q["time"]) for q in queries.captured_queries) * 1e3)
+            times.append(elapsed)
+            sql.append(sum(float(q["time"]) for q in queries) * 1e3)
             counts.add(len(queries))
-    times.sort()
     r = {"p50": statistics.median(times), "sql": statistics.median(sql), "n": len(times),
-         "p95": times[min(len(times) - 1, math.ceil(0.95 * len(times)) - 1)], "miss": miss,
-         "queries": max(*counts, len(miss_queries)),
-         "captured": miss_queries + list(queries.captured_queries),
+         "p95": p95(times), "miss": miss, "queries": max(*counts, len(miss_queries)),
+         "captured": miss_queries + queries,
          "count": response.json()["count"] if path.startswith("/api/") else None}  # fmt: skip
     r["cell"] = (f"{r['miss']:6.0f}ms {r['p50']:7.1f}ms {r['p95']:6.0f}ms {r['sql']:5.0f}ms "
                  f"{r['queries']:>2}" + ("*" if len(counts) > 1 else " "))  # fmt: skip
@@ -236,9 +226,9 @@ def report(results: dict, sizes: list, explain: int) -> None:
           + ("yes" if not differ else "NO: " + "; ".join(differ)))  # fmt: skip
     largest = sorted(((v["p95"], k) for k, v in results.items() if k[0] == sizes[-1]),
                      reverse=True)[:explain]  # fmt: skip
-    for p95, (size, label, kind) in largest:
+    for slowest, (size, label, kind) in largest:
         worst = max(results[size, label, kind]["captured"], key=lambda q: float(q["time"]))
-        print(f"\n-- slowest case at {size:,}: {label} ({kind}), p95 {p95:.1f} ms; its slowest "
+        print(f"\n-- slowest case at {size:,}: {label} ({kind}), p95 {slowest:.1f} ms; its slowest "
               f"query ({float(worst['time']) * 1e3:.0f} ms):\n{worst['sql']}\n")  # fmt: skip
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + worst["sql"])

@@ -1,8 +1,11 @@
-"""What the benchmarks share: a fresh PostgreSQL database with Django set up and migrated."""
+"""What the benchmarks share: a fresh PostgreSQL database with Django set up and migrated,
+and timed page requests."""
 
+import math
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import psycopg
@@ -31,3 +34,24 @@ def django_on_fresh_database(name: str, *, var_prefix: str) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+
+
+def timed_get(client, path: str, params: dict) -> tuple[float, list[dict], object]:
+    """One GET through the test client: milliseconds, the queries it ran, the response.
+    Anything but a 200 ends the benchmark with what the page said."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        started = time.perf_counter()
+        response = client.get(path, params)
+        elapsed = time.perf_counter() - started
+    if response.status_code != 200:
+        sys.exit(f"{path} {params}: {response.status_code} {response.content[:300]!r}")
+    return elapsed * 1e3, list(queries.captured_queries), response
+
+
+def p95(times: list[float]) -> float:
+    """The 95th percentile of measured times (nearest rank)."""
+    ranked = sorted(times)
+    return ranked[min(len(ranked) - 1, math.ceil(0.95 * len(ranked)) - 1)]
