@@ -7,9 +7,27 @@ from annotator.answer_check import answers_match
 from .markers import marker_counts
 from .parsing import last_boxed, thought_paragraphs
 
+# Words that only a trace copied from the prompt's record would use. Matched as whole words
+# (a plural too), so that "the recorded value" is not "the record".
 LEAKAGE_PHRASES = (
     "annotator", "the annotation", "the record", "the notes", "the note says", "reference solution",
     "the hint", "as instructed", "the user's steps", "common sense used here",
+)  # fmt: skip
+# The record's structure named in the trace: the solver has no numbered steps to look at or
+# quote. A step the solver writes itself ("Step 2: compute x", "from step 2 we know") is its
+# own structure and is not flagged; neither is "the previous step", which a solver says too.
+_STEP = r"step\s+(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten)"
+_SOURCE = rf"(?:{_STEP}|the\s+(?:record|annotation|notes?))"
+LEAKAGE_STRUCTURE = (
+    rf"look(?:ing|s)?\s+at\s+{_STEP}",
+    rf"{_STEP}\s+(?:says|said|states|stated|mentions|mentioned|notes|noted|tells\s+us|claims|reads)",
+    rf"(?:according\s+to|as\s+(?:noted|stated|said|written|given|described|mentioned)\s+in)"
+    rf"\s+{_SOURCE}",
+)
+LEAKAGE = re.compile(
+    "|".join(rf"\b(?:{pattern})\b" for pattern in LEAKAGE_STRUCTURE)
+    + "|" + "|".join(rf"\b{re.escape(phrase)}s?\b" for phrase in LEAKAGE_PHRASES),
+    re.IGNORECASE,
 )  # fmt: skip
 STOPWORDS = set(
     """the a an and or of to in on for is are be this that it we so then with as at by from
@@ -57,6 +75,12 @@ def step_links(steps: list[dict], thought: str, coverage: list[dict]) -> list[di
     return links
 
 
+def leakage(text: str) -> list[str]:
+    """The phrases of a text that give away the record, each once, as they were written."""
+    found = (" ".join(match.group(0).lower().split()) for match in LEAKAGE.finditer(text))
+    return list(dict.fromkeys(found))
+
+
 LOW_COVERAGE = 0.8  # mean coverage under this is flagged for reviewers
 
 
@@ -91,7 +115,6 @@ def trace_checks(
     missed = [item["step"] for item in coverage if item["score"] < COVERED]
     markers = marker_counts(thought)
     reflections = sum(markers.values())
-    lowered = f"{thought}\n{solution}".lower()
     return {
         "completion_tokens": completion_tokens,
         "target_min": target_min,
@@ -113,7 +136,7 @@ def trace_checks(
         "reflection_density": round(1000 * reflections / completion_tokens, 2)
         if completion_tokens
         else 0.0,
-        "leakage": [phrase for phrase in LEAKAGE_PHRASES if phrase in lowered],
+        "leakage": leakage(f"{thought}\n{solution}"),
         "truncated": finish_reason == "length",
         "split_ok": split_ok,
     }
