@@ -52,3 +52,15 @@ def test_a_trace_checked_before_links_were_stored_still_shows_them(client_as, re
     trace = _trace()  # its checks have coverage but no step_links
     body = client_as(reviewer_user).get(f"/review/{trace.pk}/").content.decode()
     assert 'href="#p-2" class="carried"' in body and "missed (0.00)" in body
+
+
+def test_a_thought_the_reviewer_edited_is_linked_by_its_own_paragraphs(client_as, reviewer_user):
+    from curation.models import TraceReview
+
+    stored = [{"step": 1, "paragraph": 2, "score": 1.0, "missed": False},
+              {"step": 2, "paragraph": None, "score": 0.0, "missed": True}]  # fmt: skip
+    trace = _trace(step_links=stored)
+    edited = "Factor the quadratic polynomial first.\n\nThen x = 4.\n\nDone."
+    TraceReview.objects.create(trace=trace, edited_thought=edited)
+    body = client_as(reviewer_user).get(f"/review/{trace.pk}/").content.decode()
+    assert 'href="#p-1" class="carried"' in body and 'href="#p-2"' not in body
