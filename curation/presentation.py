@@ -6,22 +6,30 @@ import re
 from django.utils.safestring import mark_safe
 
 from annotator.rendering import render_markdown
-from expansion.checks import REFLECTION_MARKERS, _key_words
+from expansion.checks import step_links as step_links_compute
+from expansion.markers import marker_spans
+from expansion.models import Trace
+from expansion.parsing import thought_paragraphs
 
-MARKER = re.compile(r"\b(" + "|".join(re.escape(m) for m in REFLECTION_MARKERS) + r")\b", re.I)
 TAG = re.compile(r"(<[^>]+>)")
+UNLINKED = {"paragraph": None, "score": 0.0, "missed": True}
+
+
+def _mark(text: str) -> str:
+    marked, last = [], 0
+    for start, end in marker_spans(text):
+        marked += [text[last:start], "<mark>", text[start:end], "</mark>"]
+        last = end
+    return "".join(marked) + text[last:]
 
 
 def highlight_markers(html: str) -> str:
-    """Wrap reflection markers in <mark>, touching text only, never tags or attributes."""
-    parts = TAG.split(html)
-    return "".join(
-        part if part.startswith("<") else MARKER.sub(r"<mark>\1</mark>", part) for part in parts
-    )
+    """Wrap reflection markers in <mark>, touching text only, never tags, attributes or math.
 
-
-def thought_paragraphs(thought: str) -> list[str]:
-    return [p for p in re.split(r"\n\s*\n", thought) if p.strip()]
+    The math of rendered Markdown is still its source (KaTeX renders it in the browser), so
+    the markers module, which leaves math alone, finds the same formulas here.
+    """
+    return "".join(part if part.startswith("<") else _mark(part) for part in TAG.split(html))
 
 
 def render_thought(thought: str) -> list[dict]:
@@ -32,22 +40,22 @@ def render_thought(thought: str) -> list[dict]:
     ]
 
 
-def step_links(steps: list[dict], thought: str, coverage: list[dict]) -> list[dict]:
-    """For each annotated step, the paragraph of the thought that carries it best."""
-    paragraphs = [_key_words(p) for p in thought_paragraphs(thought)]
-    scores = {item["step"]: item["score"] for item in coverage}
-    links = []
-    for number, step in enumerate(steps, start=1):
-        words = _key_words(step["text"])
-        best, best_overlap = None, 0
-        for index, present in enumerate(paragraphs, start=1):
-            overlap = len(words & present)
-            if overlap > best_overlap:
-                best, best_overlap = index, overlap
-        score = scores.get(number, 0.0)
-        links.append({"number": number, "step": step, "paragraph": best, "score": score,
-                      "missed": score < 0.5})  # fmt: skip
-    return links
+def step_links(trace: Trace, thought: str) -> list[dict]:
+    """Each annotated step with the paragraph of the shown thought that carries it.
+
+    The checks store the links of the trace's thought; they are computed here only for a
+    trace checked before the checks stored them, or for a thought a reviewer has edited
+    (its paragraphs are not those the checks saw).
+    """
+    steps = trace.record["steps"]
+    links = trace.checks.get("step_links")
+    if links is None or thought != trace.thought:
+        links = step_links_compute(steps, thought, trace.checks.get("coverage", []))
+    by_step = {link["step"]: link for link in links}
+    return [
+        {**by_step.get(number, UNLINKED), "number": number, "step": step}
+        for number, step in enumerate(steps, start=1)
+    ]
 
 
 def text_diff(before: str, after: str) -> str:

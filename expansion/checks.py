@@ -4,16 +4,30 @@ import re
 
 from annotator.answer_check import answers_match
 
-from .parsing import last_boxed
+from .markers import marker_counts
+from .parsing import last_boxed, thought_paragraphs
 
-# Reflection markers the o1 replication report counts; matched case-insensitively as words.
-REFLECTION_MARKERS = (
-    "wait", "alternatively", "hmm", "let me check", "let me verify", "let me double-check",
-    "on second thought", "however", "actually",
-)  # fmt: skip
+# Words that only a trace copied from the prompt's record would use. Matched as whole words
+# (a plural too), so that "the recorded value" is not "the record".
 LEAKAGE_PHRASES = (
     "annotator", "the annotation", "the record", "the notes", "the note says", "reference solution",
     "the hint", "as instructed", "the user's steps", "common sense used here",
+)  # fmt: skip
+# The record's structure named in the trace: the solver has no numbered steps to look at or
+# quote. A step the solver writes itself ("Step 2: compute x", "from step 2 we know") is its
+# own structure and is not flagged; neither is "the previous step", which a solver says too.
+_STEP = r"step\s+(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten)"
+_SOURCE = rf"(?:{_STEP}|the\s+(?:record|annotation|notes?))"
+LEAKAGE_STRUCTURE = (
+    rf"look(?:ing|s)?\s+at\s+{_STEP}",
+    rf"{_STEP}\s+(?:says|said|states|stated|mentions|mentioned|notes|noted|tells\s+us|claims|reads)",
+    rf"(?:according\s+to|as\s+(?:noted|stated|said|written|given|described|mentioned)\s+in)"
+    rf"\s+{_SOURCE}",
+)
+LEAKAGE = re.compile(
+    "|".join(rf"\b(?:{pattern})\b" for pattern in LEAKAGE_STRUCTURE)
+    + "|" + "|".join(rf"\b{re.escape(phrase)}s?\b" for phrase in LEAKAGE_PHRASES),
+    re.IGNORECASE,
 )  # fmt: skip
 STOPWORDS = set(
     """the a an and or of to in on for is are be this that it we so then with as at by from
@@ -24,27 +38,47 @@ COVERED = 0.5  # share of a step's key words the thought must carry to count as 
 WORD = re.compile(r"[A-Za-z]{3,}|\d+(?:\.\d+)?|\\[A-Za-z]+")
 
 
-def _key_words(text: str) -> set[str]:
+def key_words(text: str) -> set[str]:
+    """The words of a text that say what it is about: a step's, a paragraph's, a thought's."""
     return {w.lower() for w in WORD.findall(text) if w.lower() not in STOPWORDS}
 
 
 def step_coverage(steps: list[dict], thought: str) -> list[dict]:
     """Per annotated step, the share of its key words that the thought carries."""
-    present = _key_words(thought)
+    present = key_words(thought)
     coverage = []
     for number, step in enumerate(steps, start=1):
-        words = _key_words(step["text"])
+        words = key_words(step["text"])
         score = 1.0 if not words else len(words & present) / len(words)
         coverage.append({"step": number, "kind": step["kind"], "score": round(score, 3)})
     return coverage
 
 
-def marker_counts(text: str) -> dict[str, int]:
-    lowered = text.lower()
-    return {
-        marker: len(re.findall(r"\b" + re.escape(marker) + r"\b", lowered))
-        for marker in REFLECTION_MARKERS
-    }
+def step_links(steps: list[dict], thought: str, coverage: list[dict]) -> list[dict]:
+    """For each annotated step, the paragraph of the thought that carries it best.
+
+    The paragraph is the one sharing the most key words with the step (None if none shares
+    any); a step is missed when its coverage is under COVERED.
+    """
+    paragraphs = [key_words(p) for p in thought_paragraphs(thought)]
+    scores = {item["step"]: item["score"] for item in coverage}
+    links = []
+    for number, step in enumerate(steps, start=1):
+        words = key_words(step["text"])
+        best, best_overlap = None, 0
+        for index, present in enumerate(paragraphs, start=1):
+            overlap = len(words & present)
+            if overlap > best_overlap:
+                best, best_overlap = index, overlap
+        score = scores.get(number, 0.0)
+        links.append({"step": number, "paragraph": best, "score": score, "missed": score < COVERED})
+    return links
+
+
+def leakage(text: str) -> list[str]:
+    """The phrases of a text that give away the record, each once, as they were written."""
+    found = (" ".join(match.group(0).lower().split()) for match in LEAKAGE.finditer(text))
+    return list(dict.fromkeys(found))
 
 
 LOW_COVERAGE = 0.8  # mean coverage under this is flagged for reviewers
@@ -81,8 +115,6 @@ def trace_checks(
     missed = [item["step"] for item in coverage if item["score"] < COVERED]
     markers = marker_counts(thought)
     reflections = sum(markers.values())
-    lowered = f"{thought}\n{solution}".lower()
-    leaks = [phrase for phrase in LEAKAGE_PHRASES if phrase in lowered]
     return {
         "completion_tokens": completion_tokens,
         "target_min": target_min,
@@ -97,12 +129,14 @@ def trace_checks(
         if coverage
         else 1.0,
         "missed_steps": missed,
+        # Stored so that the review page need not match every step against every paragraph.
+        "step_links": step_links(steps, thought, coverage),
         "markers": markers,
         "reflection_count": reflections,
         "reflection_density": round(1000 * reflections / completion_tokens, 2)
         if completion_tokens
         else 0.0,
-        "leakage": leaks,
+        "leakage": leakage(f"{thought}\n{solution}"),
         "truncated": finish_reason == "length",
         "split_ok": split_ok,
     }

@@ -1,4 +1,4 @@
-"""Splitting a model's answer into thought and solution, and finding its boxed answer."""
+"""Splitting a model's answer into thought and solution (and paragraphs); its boxed answer."""
 
 import re
 
@@ -10,6 +10,7 @@ STILL = re.compile(
     re.DOTALL,
 )  # fmt: skip
 THINK_TAGS = re.compile(r"<think>(?P<thought>.*?)</think>\s*(?P<solution>.*)", re.DOTALL)
+PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 
 def split_thought(content: str, reasoning: str = "") -> tuple[str, str] | None:
@@ -25,6 +26,11 @@ def split_thought(content: str, reasoning: str = "") -> tuple[str, str] | None:
     if reasoning.strip() and content.strip():
         return reasoning.strip(), content.strip()
     return None
+
+
+def thought_paragraphs(thought: str) -> list[str]:
+    """The paragraphs of a thought, numbered from 1 by the checks and the review page alike."""
+    return [p for p in PARAGRAPH_BREAK.split(thought) if p.strip()]
 
 
 def last_boxed(text: str) -> str | None:

@@ -6,13 +6,12 @@ over every profiled trace. The dashboards then only run aggregates over these ro
 """
 
 import logging
-import re
 from collections.abc import Iterable
-from functools import lru_cache
 
 from django.db import transaction
 from django.utils import timezone
 
+from expansion.markers import marker_count
 from expansion.models import Trace
 
 from ..models import Marker, MarkerCount, TraceProfile
@@ -22,20 +21,13 @@ CHUNK = 500
 _TEXT_FIELDS = ("pk", "thought", "solution")
 
 
-@lru_cache(maxsize=256)
-def marker_pattern(phrase: str) -> re.Pattern:
-    """A phrase as a whole-word, case-insensitive pattern; its spaces match any whitespace."""
-    words = r"\s+".join(re.escape(word) for word in phrase.split())
-    return re.compile(rf"(?<!\w){words}(?!\w)", re.IGNORECASE)
-
-
 def trace_text(thought: str, solution: str) -> str:
     return f"{thought}\n{solution}"
 
 
 def count_markers(text: str, markers: Iterable[Marker]) -> dict[int, int]:
     """Occurrences of each marker in a text, by marker id; markers absent are left out."""
-    counts = {marker.pk: len(marker_pattern(marker.phrase).findall(text)) for marker in markers}
+    counts = {marker.pk: marker_count(text, marker.phrase) for marker in markers}
     return {pk: count for pk, count in counts.items() if count}
 
 
@@ -123,7 +115,7 @@ def marker_count_all(*, marker_id: int) -> int:
         counts = [
             MarkerCount(trace_id=pk, marker=marker, count=count)
             for pk, thought, solution in chunk
-            if (count := len(marker_pattern(marker.phrase).findall(trace_text(thought, solution))))
+            if (count := marker_count(trace_text(thought, solution), marker.phrase))
         ]
         MarkerCount.objects.bulk_create(counts, ignore_conflicts=True)
         carrying += len(counts)

@@ -1,0 +1,26 @@
+"""The one marker module: the list per language, counting, and positions for highlighting."""
+
+from expansion.markers import MARKERS, marker_counts, marker_spans, markers_for
+
+
+def test_the_language_list_is_english_by_default_and_for_a_language_without_one():
+    assert markers_for() == MARKERS["en"] == markers_for("xx")
+    assert "wait" in markers_for("en") and "let me double-check" in markers_for("en")
+
+
+def test_markers_count_case_insensitively_as_whole_words():
+    counts = marker_counts("Wait. WAIT, waiting is not await. Hmm; let me\ncheck.")
+    assert counts["wait"] == 2 and counts["hmm"] == 1 and counts["let me check"] == 1
+    assert counts["alternatively"] == 0  # every marker of the list, zeros included
+
+
+def test_any_list_of_phrases_is_counted_the_same_way():
+    counts = marker_counts("So, therefore... So be it. Also", ["So", "Therefore", "Consider"])
+    assert counts == {"So": 2, "Therefore": 1, "Consider": 0}
+
+
+def test_spans_leave_math_alone_and_take_the_longest_marker():
+    text = r"Wait: $\text{wait}$, $$wait$$, \(wait\), \[wait\]; let me double-check, hmm."
+    found = [text[start:end] for start, end in marker_spans(text)]
+    assert found == ["Wait", "let me double-check", "hmm"]
+    assert marker_spans("Therefore so", ["so"]) == [(10, 12)]
