@@ -37,7 +37,7 @@ def _free_port() -> int:
 def _start_redis(port: int, directory: Path) -> subprocess.Popen:
     redis = subprocess.Popen(
         ["redis-server", "--port", str(port), "--save", "", "--dir", str(directory)]
-        + "--bind 127.0.0.1 --appendonly no".split(),
+        + ["--bind", "127.0.0.1", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -82,8 +82,8 @@ def test_a_worker_survives_a_redis_restart_with_tasks_in_flight(tmp_path):
     with log.open("w") as log_file:
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--queues", QUEUE]
-            + "-P threads -c 4 --include=tests.support.tasks --loglevel=INFO".split()
-            + "--without-mingle --without-gossip".split(),
+            + ["-P", "threads", "-c", "4", "--include=tests.support.tasks", "--loglevel=INFO"]
+            + ["--without-mingle", "--without-gossip"],
             cwd=settings.BASE_DIR,
             env=env,
             stdout=log_file,
