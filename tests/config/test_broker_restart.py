@@ -36,8 +36,8 @@ def _free_port() -> int:
 
 def _start_redis(port: int, directory: Path) -> subprocess.Popen:
     redis = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--save", "", "--dir", str(directory)]
-        + ["--bind", "127.0.0.1", "--appendonly", "no"],
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+        + ["--appendonly", "no", "--dir", str(directory)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
