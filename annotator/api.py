@@ -114,7 +114,7 @@ class ProblemImportView(viewsets.ViewSet):
                 report = problems_import(
                     path=Path(copy.name), source=data.validated_data["source"],
                     dry_run=data.validated_data["dry_run"],
-                    skip_invalid=data.validated_data["skip_invalid"],
+                    skip_invalid=data.validated_data["skip_invalid"], file_name=upload.name,
                 )  # fmt: skip
             except ImportFileError as exc:
                 raise serializers.ValidationError({"file": [str(exc)]}) from exc
