@@ -12,6 +12,7 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 
 from .forms import ProblemFilterForm
@@ -132,3 +133,5 @@ class TokenView(ObtainAuthToken):
 
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
+    # ObtainAuthToken names its own parsers; take the project's (bounded JSON) instead.
+    parser_classes = api_settings.DEFAULT_PARSER_CLASSES
