@@ -248,6 +248,11 @@ SPECTACULAR_SETTINGS = {
 _ssl_redirect = envbool("SECURE_SSL_REDIRECT", True)
 _hsts_seconds = envint("SECURE_HSTS_SECONDS", 31536000)
 _trust_forwarded_proto = envbool("TRUST_X_FORWARDED_PROTO", False)
+# Behind a proxy every request comes from the proxy's address: take the client's from the
+# X-Forwarded-For entry the proxy appended (login limits and API throttles), and otherwise
+# ignore that header, which any client can write.
+TRUST_X_FORWARDED_FOR = envbool("TRUST_X_FORWARDED_FOR", False)
+REST_FRAMEWORK["NUM_PROXIES"] = 1 if TRUST_X_FORWARDED_FOR else 0
 if not DEBUG:
     SECURE_SSL_REDIRECT = _ssl_redirect
     SESSION_COOKIE_SECURE = True
