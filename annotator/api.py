@@ -12,6 +12,7 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 
 from .forms import ProblemFilterForm
@@ -114,7 +115,7 @@ class ProblemImportView(viewsets.ViewSet):
                 report = problems_import(
                     path=Path(copy.name), source=data.validated_data["source"],
                     dry_run=data.validated_data["dry_run"],
-                    skip_invalid=data.validated_data["skip_invalid"],
+                    skip_invalid=data.validated_data["skip_invalid"], file_name=upload.name,
                 )  # fmt: skip
             except ImportFileError as exc:
                 raise serializers.ValidationError({"file": [str(exc)]}) from exc
@@ -132,3 +133,5 @@ class TokenView(ObtainAuthToken):
 
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
+    # ObtainAuthToken names its own parsers; take the project's (bounded JSON) instead.
+    parser_classes = api_settings.DEFAULT_PARSER_CLASSES

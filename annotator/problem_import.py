@@ -30,6 +30,12 @@ FIELD_MAP = {
 MAX_ID_LENGTH = Problem._meta.get_field("external_id").max_length
 MAX_SUBJECT_LENGTH = Problem._meta.get_field("subject").max_length
 MAX_LEVEL = 32767
+# One cap per text field, whatever the file's format: the statement, solution and answer.
+MAX_TEXT_LENGTH = 100_000
+# The csv module refuses fields over 128 KiB; it reads up to this so that a long field is
+# refused by the rule above with its line, and only a larger one stops the reading.
+CSV_FIELD_LIMIT = 16 * 1024 * 1024
+MAX_METADATA_DEPTH = 20
 FORMATS = ("jsonl", "csv")
 
 
@@ -80,7 +86,7 @@ def detect_format(path: Path) -> str:
     )
 
 
-def _check_readable(path: Path) -> None:
+def _check_readable(path: Path, name: str) -> None:
     if not path.exists():
         raise ImportFileError(f"No such file: {path}")
     if not path.is_file():
@@ -91,15 +97,15 @@ def _check_readable(path: Path) -> None:
                 raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise ImportFileError(
-                    f"{path.name} is not UTF-8 text: line {number} has the byte "
+                    f"{name} is not UTF-8 text: line {number} has the byte "
                     f"0x{raw[exc.start]:02x} at column {exc.start + 1}. "
                     "Re-save the file as UTF-8."
                 ) from exc
     if path.stat().st_size == 0:
-        raise ImportFileError(f"{path.name} is empty: there are no problems to import.")
+        raise ImportFileError(f"{name} is empty: there are no problems to import.")
 
 
-def _jsonl_records(path: Path) -> Iterator[tuple[int, dict | RowError]]:
+def _jsonl_records(path: Path, name: str) -> Iterator[tuple[int, dict | RowError]]:
     with path.open(encoding="utf-8-sig") as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
@@ -112,24 +118,43 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, dict | RowError]]:
                     RowError(number, None, f"not valid JSON ({exc.msg} at column {exc.colno})"),
                 )
                 continue
+            except RecursionError:
+                yield number, RowError(number, None, "JSON nested too deeply to read")
+                continue
             if not isinstance(record, dict):
                 yield number, RowError(number, None, "expected a JSON object, one per line")
                 continue
             yield number, record
 
 
-def _csv_records(path: Path) -> Iterator[tuple[int, dict | RowError]]:
+def _csv_rows(reader: csv.DictReader) -> Iterator[dict]:
+    """The reader's rows; a field past CSV_FIELD_LIMIT ends the reading with the line named."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise ImportFileError(
+                f"line {reader.line_num + 1}: a field is larger than "
+                f"{CSV_FIELD_LIMIT // (1024 * 1024)} MiB or badly quoted ({exc}); "
+                "the rest of the file cannot be read."
+            ) from exc
+
+
+def _csv_records(path: Path, name: str) -> Iterator[tuple[int, dict | RowError]]:
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         header = reader.fieldnames or []
-        missing = [name for name in REQUIRED_FIELDS if name not in header]
+        missing = [column for column in REQUIRED_FIELDS if column not in header]
         if missing:
             raise ImportFileError(
-                f"The CSV header of {path.name} lacks the column(s) {', '.join(missing)}; "
+                f"The CSV header of {name} lacks the column(s) {', '.join(missing)}; "
                 f"expected {', '.join(KNOWN_FIELDS)}."
             )
         start = reader.line_num + 1
-        for record in reader:
+        for record in _csv_rows(reader):
             if None in record:
                 yield start, RowError(start, None, "more values than header columns")
             elif not any((value or "").strip() for value in record.values()):
@@ -139,8 +164,25 @@ def _csv_records(path: Path) -> Iterator[tuple[int, dict | RowError]]:
             start = reader.line_num + 1
 
 
-def _read(path: Path, fmt: str) -> Iterator[tuple[int, dict | RowError]]:
-    return _jsonl_records(path) if fmt == "jsonl" else _csv_records(path)
+def _read(path: Path, fmt: str, name: str) -> Iterator[tuple[int, dict | RowError]]:
+    return _jsonl_records(path, name) if fmt == "jsonl" else _csv_records(path, name)
+
+
+def _unstorable(value: Any) -> str | None:
+    """Why a metadata value cannot be stored: PostgreSQL keeps no NUL character, in text or
+    in JSON, and deeply nested JSON is refused before it reaches the database."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_METADATA_DEPTH:
+            return f"nested deeper than {MAX_METADATA_DEPTH} levels"
+        if isinstance(item, str) and "\x00" in item:
+            return "contains a NUL character, which cannot be stored"
+        if isinstance(item, dict):
+            pending += [(key, depth) for key in item] + [(v, depth + 1) for v in item.values()]
+        elif isinstance(item, list):
+            pending += [(v, depth + 1) for v in item]
+    return None
 
 
 def _text(value: Any, name: str, line: int, *, required: bool, max_length: int | None = None):
@@ -149,6 +191,8 @@ def _text(value: Any, name: str, line: int, *, required: bool, max_length: int |
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         return None, RowError(line, name, f"expected text, got {type(value).__name__}")
     text = value if isinstance(value, str) else str(value)
+    if "\x00" in text:
+        return None, RowError(line, name, "contains a NUL character, which cannot be stored")
     if max_length and len(text) > max_length:
         return None, RowError(line, name, f"longer than {max_length} characters")
     return text, None
@@ -174,9 +218,9 @@ def validate_record(line: int, record: dict) -> ProblemRow | list[RowError]:
     )
     errors += [error] if error else []
     for name, required, limit in (
-        ("problem", True, None),
-        ("answer", True, None),
-        ("solution", False, None),
+        ("problem", True, MAX_TEXT_LENGTH),
+        ("answer", True, MAX_TEXT_LENGTH),
+        ("solution", False, MAX_TEXT_LENGTH),
         ("subject", False, MAX_SUBJECT_LENGTH),
     ):
         text, error = _text(record.get(name), name, line, required=required, max_length=limit)
@@ -185,16 +229,20 @@ def validate_record(line: int, record: dict) -> ProblemRow | list[RowError]:
     values["level"], error = _level(record.get("level"), line)
     errors += [error] if error else []
     values["metadata"] = {key: value for key, value in record.items() if key not in KNOWN_FIELDS}
+    for key, value in values["metadata"].items():
+        reason = _unstorable(key) or _unstorable(value)
+        if reason:
+            errors.append(RowError(line, key, reason))
     if errors:
         return errors
     return ProblemRow(line=line, external_id=external_id.strip(), values=values)
 
 
-def _validate_file(path: Path, fmt: str, report: ImportReport) -> set[int]:
+def _validate_file(path: Path, fmt: str, name: str, report: ImportReport) -> set[int]:
     """First pass: count rows, collect every error; return the lines to leave out."""
     first_line_of: dict[str, int] = {}
     bad_lines: set[int] = set()
-    for line, record in _read(path, fmt):
+    for line, record in _read(path, fmt, name):
         report.rows += 1
         result = record if isinstance(record, RowError) else validate_record(line, record)
         if isinstance(result, RowError):
@@ -212,7 +260,7 @@ def _validate_file(path: Path, fmt: str, report: ImportReport) -> set[int]:
             )
             bad_lines.add(line)
     if report.rows == 0:
-        raise ImportFileError(f"{path.name} holds no rows: there are no problems to import.")
+        raise ImportFileError(f"{name} holds no rows: there are no problems to import.")
     return bad_lines
 
 
@@ -251,27 +299,30 @@ def problems_import(
     dry_run: bool = False,
     skip_invalid: bool = False,
     batch_size: int = 1000,
+    file_name: str | None = None,
 ) -> ImportReport:
     """Validate the whole file, then upsert its problems unless any row is bad.
 
     With ``skip_invalid`` bad rows are left out and the rest imported; with ``dry_run``
-    the counts are computed but nothing is written.
+    the counts are computed but nothing is written. ``file_name`` is the name messages use
+    (an upload's own name rather than the temporary copy's).
     """
+    name = file_name or path.name
     source = source.strip()
     if not source:
         raise ImportFileError("The source name must not be empty.")
-    fmt = fmt or detect_format(path)
+    fmt = fmt or detect_format(Path(name))
     if fmt not in FORMATS:
         raise ImportFileError(f"Unknown format {fmt!r}; expected one of {', '.join(FORMATS)}.")
-    _check_readable(path)
+    _check_readable(path, name)
     report = ImportReport()
-    bad_lines = _validate_file(path, fmt, report)
+    bad_lines = _validate_file(path, fmt, name, report)
     if report.errors and not skip_invalid:
         return report
     report.skipped = len(bad_lines)
     with transaction.atomic():
         batch: list[ProblemRow] = []
-        for line, record in _read(path, fmt):
+        for line, record in _read(path, fmt, name):
             if line in bad_lines:
                 continue
             batch.append(validate_record(line, record))

@@ -211,6 +211,11 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api_errors.api_exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "config.api_errors.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["rest_framework.filters.OrderingFilter"],
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
@@ -243,6 +248,11 @@ SPECTACULAR_SETTINGS = {
 _ssl_redirect = envbool("SECURE_SSL_REDIRECT", True)
 _hsts_seconds = envint("SECURE_HSTS_SECONDS", 31536000)
 _trust_forwarded_proto = envbool("TRUST_X_FORWARDED_PROTO", False)
+# Behind a proxy every request comes from the proxy's address: take the client's from the
+# X-Forwarded-For entry the proxy appended (login limits and API throttles), and otherwise
+# ignore that header, which any client can write.
+TRUST_X_FORWARDED_FOR = envbool("TRUST_X_FORWARDED_FOR", False)
+REST_FRAMEWORK["NUM_PROXIES"] = 1 if TRUST_X_FORWARDED_FOR else 0
 if not DEBUG:
     SECURE_SSL_REDIRECT = _ssl_redirect
     SESSION_COOKIE_SECURE = True

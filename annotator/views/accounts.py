@@ -3,12 +3,14 @@
 from django.contrib.auth.views import LoginView
 from django.core.cache import cache
 
+from config.security import client_address
+
 MAX_FAILURES = 10
 WINDOW_SECONDS = 15 * 60
 
 
 def _keys(request) -> list[str]:
-    address = request.META.get("REMOTE_ADDR", "unknown")
+    address = client_address(request)
     username = (request.POST.get("username") or "").strip().lower()[:150]
     return [f"login-failures:ip:{address}", f"login-failures:user:{username}"]
 

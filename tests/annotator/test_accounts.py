@@ -114,3 +114,31 @@ def test_login_attempts_are_rate_limited(client, reviewer_user):
     )
     assert blocked.status_code == 429
     assert "Too many failed attempts" in blocked.content.decode()
+
+
+def _fail_logins(client, times, **headers):
+    for _ in range(times):
+        client.post("/accounts/login/", {"username": "nobody", "password": "wrong"}, **headers)
+
+
+def _blocked(client, **headers):
+    response = client.post(
+        "/accounts/login/", {"username": "someone-else", "password": "wrong"}, **headers
+    )
+    return response.status_code == 429
+
+
+def test_behind_a_trusted_proxy_login_failures_count_per_forwarded_client(client, settings):
+    settings.TRUST_X_FORWARDED_FOR = True
+    _fail_logins(client, 10, HTTP_X_FORWARDED_FOR="203.0.113.7")
+    # Everyone shares the proxy's REMOTE_ADDR; another client behind it is not locked out.
+    assert not _blocked(client, HTTP_X_FORWARDED_FOR="198.51.100.2")
+    assert _blocked(client, HTTP_X_FORWARDED_FOR="203.0.113.7")
+    # The proxy appends the address it saw: a client cannot escape by writing its own entry.
+    assert _blocked(client, HTTP_X_FORWARDED_FOR="10.9.9.9, 203.0.113.7")
+
+
+def test_without_a_trusted_proxy_the_forwarded_header_is_ignored(client, settings):
+    settings.TRUST_X_FORWARDED_FOR = False
+    _fail_logins(client, 10, HTTP_X_FORWARDED_FOR="203.0.113.7")
+    assert _blocked(client, HTTP_X_FORWARDED_FOR="198.51.100.2")

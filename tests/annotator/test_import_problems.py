@@ -217,3 +217,63 @@ def test_admins_import_by_upload_through_the_api(api_as, admin_user, reviewer_us
         "/api/problems/import/", upload("bank.jsonl", good), format="multipart"
     )
     assert refused.status_code == 403
+
+
+def test_a_nul_character_is_a_line_numbered_error_and_nothing_is_written(tmp_path):
+    path = write_jsonl(
+        tmp_path / "bank.jsonl",
+        [row(1), row(2, problem="a\u0000b"), row(3, origin={"note": "x\u0000"})],
+    )
+    message, err = run_failing(path, "--source", "bank")
+    assert "line 2, field 'problem': contains a NUL character" in err
+    assert "line 3, field 'origin': contains a NUL character" in err
+    assert Problem.objects.count() == 0
+
+    csv_path = tmp_path / "bank.csv"
+    csv_path.write_bytes(b"unique_id,problem,answer\nc1,fine,1\nc2,bad\x00text,2\n")
+    message, err = run_failing(csv_path, "--source", "csv")
+    assert "line 3, field 'problem': contains a NUL character" in err
+    assert Problem.objects.count() == 0
+
+
+def test_a_csv_field_over_128_kb_is_refused_by_the_field_rule_with_its_line(tmp_path):
+    path = tmp_path / "bank.csv"
+    long = "x" * 200_000
+    path.write_text(f"unique_id,problem,answer\nc1,fine,1\nc2,{long},2\nc3,also fine,3\n")
+    message, err = run_failing(path, "--source", "csv")
+    assert "line 3, field 'problem': longer than 100000 characters" in err
+    assert Problem.objects.count() == 0
+
+    out, err = run(path, "--source", "csv", "--skip-invalid")
+    assert "2 created" in out and "1 skipped" in out
+
+
+def test_deeply_nested_json_is_a_line_numbered_error(tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    nested_meta = json.dumps(row(3, extra=[[[[[[[[[[[[[[[[[[[[[[["x"]]]]]]]]]]]]]]]]]]]]]]]))
+    path = write_jsonl(
+        tmp_path / "bank.jsonl",
+        [row(1), '{"problem": ' + deep + "}\n", nested_meta + "\n"],
+    )
+    message, err = run_failing(path, "--source", "bank")
+    assert "line 2: JSON nested too deeply to read" in err
+    assert "line 3, field 'extra': nested deeper than 20 levels" in err
+    assert Problem.objects.count() == 0
+
+
+def test_api_import_errors_name_the_uploaded_file(api_as, admin_user):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    api = api_as(admin_user)
+    for content in (b"unique_id,problem\nc1,What?\n", b"unique_id,problem,answer\nc1,\xff,1\n"):
+        upload = {"file": SimpleUploadedFile("my-bank.csv", content), "source": "up"}
+        response = api.post("/api/problems/import/", upload, format="multipart")
+        assert response.status_code == 400
+        message = str(response.json()["file"])
+        assert "my-bank.csv" in message, message
+        assert "tmp" not in message, message
+    bad = b"unique_id,problem,answer\nc1,bad\x00text,2\n"
+    upload = {"file": SimpleUploadedFile("nul.csv", bad), "source": "up"}
+    response = api.post("/api/problems/import/", upload, format="multipart")
+    assert response.status_code == 400
+    assert "line 2, field 'problem': contains a NUL character" in str(response.json()["errors"])
