@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from .answer_check import answers_match
 from .models import TURN_KINDS, Annotation, AnnotationRevision, Problem, WorkspaceSettings
-from .steps import MAX_ANSWER_CHARS, StepsInvalid, clean_steps
+from .steps import clean_final_answer, clean_steps
 
 # Sent after the transaction that submitted an annotation commits; the expansion engine
 # listens (annotator must not import it). Arguments: annotation_id.
@@ -132,11 +132,7 @@ def annotation_save(
     Raises StepsInvalid for a malformed record, VersionConflict when another save came
     first, AnnotationLocked once submitted. A save that changes nothing adds no revision.
     """
-    steps = clean_steps(steps)
-    if not isinstance(final_answer, str):
-        raise StepsInvalid(["The final answer must be text."])
-    if len(final_answer) > MAX_ANSWER_CHARS:
-        raise StepsInvalid([f"The final answer is longer than {MAX_ANSWER_CHARS:,} characters."])
+    steps, final_answer = clean_steps(steps), clean_final_answer(final_answer)
     annotation = _locked_for_owner(annotation_id, user)
     if not annotation.is_editable:
         raise AnnotationLocked("This annotation was submitted and can no longer be changed.")
