@@ -1,5 +1,10 @@
 from django.core.exceptions import PermissionDenied
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -8,7 +13,7 @@ from . import services
 from .models import STEP_KINDS, Annotation, Problem
 from .roles import HasRole, Role
 from .selectors import annotations_visible_to
-from .steps import StepsInvalid
+from .steps import StepsInvalid, clean_final_answer, clean_steps
 
 
 class ProblemBriefSerializer(serializers.ModelSerializer):
@@ -18,10 +23,31 @@ class ProblemBriefSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# The shape of a step in answers and in the schema; steps sent in are checked by StepsField.
 class StepSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=STEP_KINDS)
     text = serializers.CharField(allow_blank=True, trim_whitespace=False)
     notes = serializers.ListField(child=serializers.CharField(allow_blank=True), default=list)
+
+
+def _checked(clean, value):
+    """``clean(value)``, its StepsInvalid messages turned into the field's errors."""
+    try:
+        return clean(value)
+    except StepsInvalid as exc:
+        raise serializers.ValidationError(exc.messages) from exc
+
+
+@extend_schema_field(StepSerializer(many=True))
+class StepsField(serializers.Field):
+    """Steps checked by ``annotator.steps.clean_steps``, as the editor page and the services
+    check them, so that a bad step gets the same message everywhere."""
+
+    def to_internal_value(self, data):
+        return _checked(clean_steps, data)
+
+    def to_representation(self, value):
+        return value
 
 
 class AnnotationSerializer(serializers.ModelSerializer):
@@ -43,11 +69,14 @@ class AnnotationSaveSerializer(serializers.Serializer):
     version = serializers.IntegerField(
         min_value=1, help_text="The version this change is based on."
     )
-    steps = StepSerializer(many=True, required=False)
+    steps = StepsField(required=False)
     final_answer = serializers.CharField(allow_blank=True, trim_whitespace=False, required=False)
     elapsed_seconds = serializers.IntegerField(
         min_value=0, required=False, default=0, help_text="Seconds of work since the last save."
     )
+
+    def validate_final_answer(self, value: str) -> str:
+        return _checked(clean_final_answer, value)
 
 
 class AnnotationSubmitSerializer(serializers.Serializer):
@@ -126,8 +155,6 @@ class AnnotationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             )
         except services.VersionConflict as exc:
             return _conflict(exc)
-        except StepsInvalid as exc:
-            raise serializers.ValidationError({"steps": exc.messages}) from exc
         except services.AnnotationLocked as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(AnnotationSerializer(saved).data)

@@ -3,15 +3,16 @@
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.dispatch import Signal
 from django.utils import timezone
 
 from .answer_check import answers_match
+from .claims import claim_first
 from .models import TURN_KINDS, Annotation, AnnotationRevision, Problem, WorkspaceSettings
-from .steps import MAX_ANSWER_CHARS, StepsInvalid, clean_steps
+from .steps import clean_final_answer, clean_steps
 
 # Sent after the transaction that submitted an annotation commits; the expansion engine
 # listens (annotator must not import it). Arguments: annotation_id.
@@ -73,35 +74,28 @@ def _problems_needing_annotation(*, annotator, now, target: int):
 def annotation_claim(*, annotator) -> Annotation | None:
     """Lease the next problem that still needs annotations to ``annotator``.
 
-    On PostgreSQL the candidate row is locked with SKIP LOCKED, so concurrent claims take
-    different problems without waiting; the count is checked again under the lock, with a
-    fresh snapshot, in case another claim committed between our read and our lock. SQLite
-    runs write transactions one at a time (IMMEDIATE mode), which serializes claims.
+    Concurrent claims take different problems (``claims.claim_first``); the count is checked
+    again under the problem's lock, in case another claim committed since it was read.
     """
     rules = WorkspaceSettings.current()
     now = timezone.now()
+
+    def take(problem: Problem) -> Annotation | None:
+        active = Annotation.objects.filter(_active_annotations(now), problem=problem).count()
+        if active >= rules.annotations_per_problem:
+            return None
+        if problem.annotations.filter(annotator=annotator).exists():
+            return None
+        return Annotation.objects.create(
+            problem=problem,
+            annotator=annotator,
+            lease_expires_at=now + timedelta(minutes=rules.lease_minutes),
+        )
+
     candidates = _problems_needing_annotation(
         annotator=annotator, now=now, target=rules.annotations_per_problem
     )
-    if connection.features.has_select_for_update_skip_locked:
-        candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-    passed_over: list[int] = []
-    for _ in range(20):
-        problem = candidates.exclude(pk__in=passed_over).first()
-        if problem is None:
-            return None
-        still_needed = (
-            Annotation.objects.filter(_active_annotations(now), problem=problem).count()
-            < rules.annotations_per_problem
-        )
-        if still_needed and not problem.annotations.filter(annotator=annotator).exists():
-            return Annotation.objects.create(
-                problem=problem,
-                annotator=annotator,
-                lease_expires_at=now + timedelta(minutes=rules.lease_minutes),
-            )
-        passed_over.append(problem.pk)
-    return None
+    return claim_first(candidates, take)
 
 
 def _locked_for_owner(annotation_id: int, user) -> Annotation:
@@ -132,11 +126,7 @@ def annotation_save(
     Raises StepsInvalid for a malformed record, VersionConflict when another save came
     first, AnnotationLocked once submitted. A save that changes nothing adds no revision.
     """
-    steps = clean_steps(steps)
-    if not isinstance(final_answer, str):
-        raise StepsInvalid(["The final answer must be text."])
-    if len(final_answer) > MAX_ANSWER_CHARS:
-        raise StepsInvalid([f"The final answer is longer than {MAX_ANSWER_CHARS:,} characters."])
+    steps, final_answer = clean_steps(steps), clean_final_answer(final_answer)
     annotation = _locked_for_owner(annotation_id, user)
     if not annotation.is_editable:
         raise AnnotationLocked("This annotation was submitted and can no longer be changed.")

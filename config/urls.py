@@ -9,6 +9,7 @@ from annotator.views import accounts, workspace
 from annotator.views import problems as problem_views
 from curation import api as curation_api
 from curation import api_exports
+from curation import home as curation_home
 from curation import views as curation_views
 from curation.analytics import views as analytics_views
 from expansion import api as expansion_api
@@ -39,7 +40,7 @@ api_urlpatterns = [
 ]
 
 urlpatterns = [
-    path("", workspace.home, name="home"),
+    path("", curation_home.home, name="home"),
     path("problems/", problem_views.problems, name="problem-list"),
     path("annotations/next/", workspace.next_problem, name="annotation-next"),
     path("annotations/preview/", workspace.preview, name="annotation-preview"),

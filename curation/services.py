@@ -3,9 +3,10 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from annotator.claims import claim_first
 from annotator.services import AnnotationLocked, annotation_return
 from expansion.models import LLMEndpoint, PromptVersion, Trace
 from expansion.services import traces_request
@@ -53,23 +54,17 @@ def review_claim(*, trace_id: int, reviewer) -> TraceReview:
 @transaction.atomic
 def review_next(*, reviewer, **filters) -> Trace | None:
     """Claim the oldest unclaimed trace awaiting review that is not the reviewer's own."""
-    candidates = review_queue(reviewer=reviewer, unclaimed_only=True, **filters)
-    if connection.features.has_select_for_update_skip_locked:
-        candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-    passed_over: list[int] = []
-    for _ in range(20):
-        trace = candidates.exclude(pk__in=passed_over).first()
-        if trace is None:
-            return None
+
+    def take(trace: Trace) -> Trace | None:
         try:
-            # A fresh read under the row lock: another reviewer may have claimed it between
-            # our snapshot and our lock.
+            # Reads the review row again under its lock: another reviewer may have claimed
+            # the trace since the queue was read.
             _claim(trace, reviewer)
         except ReviewRefused:
-            passed_over.append(trace.pk)
-            continue
+            return None
         return trace
-    return None
+
+    return claim_first(review_queue(reviewer=reviewer, unclaimed_only=True, **filters), take)
 
 
 @transaction.atomic

@@ -1,4 +1,4 @@
-"""The annotator's workspace: home, next problem, the step editor and its htmx endpoints."""
+"""The annotator's workspace: next problem, the step editor and its htmx endpoints."""
 
 from collections.abc import Callable
 
@@ -10,8 +10,8 @@ from django.views.decorators.http import require_GET, require_POST
 from .. import services
 from ..models import STEP_KINDS, Annotation, WorkspaceSettings
 from ..rendering import render_markdown
-from ..roles import Role, has_role, role_required
-from ..selectors import annotations_visible_to, annotator_worklist
+from ..roles import Role, role_required
+from ..selectors import annotations_visible_to
 from ..steps import StepsInvalid
 
 GUIDELINE_EXAMPLES = {
@@ -97,14 +97,6 @@ def _save_from_post(request, annotation: Annotation, steps: list[dict]) -> Annot
         final_answer=request.POST.get("final_answer", ""),
         elapsed_seconds=_whole_number(request.POST.get("elapsed")),
     )
-
-
-@require_GET
-def home(request):
-    context = {}
-    if has_role(request.user, Role.ANNOTATOR):
-        context["worklist"] = annotator_worklist(request.user)
-    return render(request, "home.html", context)
 
 
 @require_POST
