@@ -16,18 +16,8 @@ def approved(reviewer_user):
     return trace
 
 
-@pytest.fixture
-def run_tasks_inline(settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
 def test_admin_starts_an_export_through_the_api_and_downloads_it(
-    api_as, admin_user, approved, settings, tmp_path, run_tasks_inline,
+    api_as, admin_user, approved, settings, tmp_path, tasks_inline,
     django_capture_on_commit_callbacks,
 ):  # fmt: skip
     settings.VAR_DIR = tmp_path
@@ -49,7 +39,7 @@ def test_admin_starts_an_export_through_the_api_and_downloads_it(
     assert f"export-{export_id}/manifest.json" in names
 
 
-def test_a_failed_export_says_why(api_as, admin_user, settings, tmp_path, run_tasks_inline,
+def test_a_failed_export_says_why(api_as, admin_user, settings, tmp_path, tasks_inline,
                                   django_capture_on_commit_callbacks):  # fmt: skip
     settings.VAR_DIR = tmp_path
     with django_capture_on_commit_callbacks(execute=True):
@@ -76,7 +66,7 @@ def test_non_admins_cannot_export_or_download(api_as, client_as, reviewer_user, 
 
 
 def test_export_page_starts_and_lists_exports(
-    client_as, admin_user, approved, settings, tmp_path, run_tasks_inline,
+    client_as, admin_user, approved, settings, tmp_path, tasks_inline,
     django_capture_on_commit_callbacks,
 ):  # fmt: skip
     settings.VAR_DIR = tmp_path
