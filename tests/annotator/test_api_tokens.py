@@ -90,3 +90,17 @@ def test_admins_revoke_tokens_in_the_admin(carol, admin_user, client):
         {"action": "revoke", "_selected_action": [stored.pk]},
     )
     assert _get(token).status_code == 401
+
+
+def test_plain_text_tokens_from_before_are_hashed_and_keep_working(carol):
+    import importlib
+
+    from django.apps import apps
+    from rest_framework.authtoken.models import Token
+
+    old = Token.objects.create(user=carol)
+    migration = importlib.import_module("annotator.migrations.0005_hash_existing_tokens")
+    migration.hash_tokens(apps, None)
+    assert not Token.objects.exists()
+    assert ApiToken.objects.get(user=carol).digest != old.key
+    assert _get(old.key).status_code == 200
