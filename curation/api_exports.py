@@ -9,7 +9,7 @@ from annotator.roles import HasRole, Role
 
 from .exports.records import FORMATS, STATUSES, STYLES
 from .exports.runs import export_start
-from .exports.writer import ExportError, parse_splits
+from .exports.writer import ExportError, check_style, parse_splits
 from .models import Export
 
 
@@ -23,7 +23,11 @@ class ExportSerializer(serializers.ModelSerializer):
 
 class ExportRequestSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=FORMATS)
-    style = serializers.ChoiceField(choices=STYLES, default="think-tags")
+    style = serializers.ChoiceField(
+        choices=STYLES, default="think-tags",
+        help_text="reasoning-field is for Hugging Face datasets/TRL: no dataset_info.json "
+                  "(LLaMA-Factory has no column for it); not with dpo.",
+    )  # fmt: skip
     system = serializers.CharField(required=False, allow_blank=True, default="")
     split = serializers.CharField(default="train=1", help_text="e.g. train=0.95,test=0.05")
     seed = serializers.IntegerField(default=0, min_value=-(2**31), max_value=2**31 - 1)
@@ -46,6 +50,13 @@ class ExportRequestSerializer(serializers.Serializer):
         except ExportError as exc:
             raise serializers.ValidationError(str(exc)) from exc
         return value
+
+    def validate(self, attrs):
+        try:
+            check_style(attrs["format"], attrs["style"])
+        except ExportError as exc:
+            raise serializers.ValidationError({"style": str(exc)}) from exc
+        return attrs
 
 
 def start_from(data: dict, user) -> Export:

@@ -7,19 +7,22 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..models import Export
-from .writer import ExportError, dataset_export, parse_day, parse_splits
+from .writer import ExportError, check_style, dataset_export, parse_day, parse_splits
 
 FILTER_KEYS = (
     "status", "since", "until", "source", "subject", "level", "prompt", "endpoint", "model",
     "min_tokens", "checks_passed", "include_simulated",
 )  # fmt: skip
+# How the export page and the API include simulated traces, for "Nothing to export".
+INCLUDE_HINT = 'tick "Include simulated traces" (include_simulated in the API)'
 
 
 def export_start(*, user, fmt: str, style: str, system: str, split: str, seed: int,
                  filters: dict) -> Export:  # fmt: skip
     from ..tasks import run_export
 
-    parse_splits(split)  # refuse a bad split now, not in the worker
+    parse_splits(split)  # refuse a bad split or style now, not in the worker
+    check_style(fmt, style)
     export = Export.objects.create(
         format=fmt, style=style, system=system, split=split, seed=seed, created_by=user,
         filters={k: v for k, v in filters.items() if k in FILTER_KEYS and v not in (None, "")},
@@ -42,7 +45,7 @@ def export_run(*, export_id: int) -> Export:
         result = dataset_export(
             output=export.folder, fmt=export.format, style=export.style, system=export.system,
             splits=parse_splits(export.split), seed=export.seed, force=True,
-            filters=filters,
+            filters=filters, include_hint=INCLUDE_HINT,
         )  # fmt: skip
         with zipfile.ZipFile(export.archive, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(export.folder.iterdir()):

@@ -16,7 +16,7 @@ from pathlib import Path
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
-from . import records
+from . import notices, records
 
 PLATFORM_VERSION = "0.1.0"
 DATASET_NAME = "journey"
@@ -31,6 +31,7 @@ class ExportResult:
     counts: dict[str, int] = field(default_factory=dict)
     files: list[dict] = field(default_factory=list)
     manifest: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # also in the manifest
 
 
 def parse_day(value, option: str):
@@ -60,6 +61,15 @@ def parse_splits(text: str) -> dict[str, float]:
     if not splits or abs(sum(splits.values()) - 1) > 1e-6:
         raise ExportError("--split fractions must add up to 1, e.g. train=0.95,test=0.05.")
     return splits
+
+
+def check_style(fmt: str, style: str) -> None:
+    """Refuse a style the format has no place for (a pair has no reasoning key)."""
+    if style not in records.STYLES:
+        raise ExportError(f"Unknown style {style!r}; choose one of {', '.join(records.STYLES)}.")
+    if fmt == "dpo" and style == "reasoning-field":
+        raise ExportError("--style reasoning-field does not fit dpo pairs (chosen and rejected "
+                          "have no reasoning key): use think-tags or still.")  # fmt: skip
 
 
 def split_of(problem_key: str, splits: dict[str, float], seed: int) -> str:
@@ -118,7 +128,55 @@ def _card(fmt: str, style: str, manifest: dict) -> str:
         "- Checksums and the exact options are in manifest.json.",
         "",
     ]
+    if manifest["warnings"]:
+        lines += ["## Warnings", "", *(f"- {warning}" for warning in manifest["warnings"]), ""]
+    if style == "reasoning-field" and fmt in READING_REASONING:
+        lines += _reasoning_usage(fmt, manifest["files"][0]["name"])
     return "\n".join(lines)
+
+
+# Where the thought and the prompt are in a record of each format, for the card's example.
+READING_REASONING = {
+    "messages": ("row['messages'][-1]['reasoning']", "row['messages'][-1]['content']",
+                 '[m for m in row["messages"] if m["role"] != "assistant"]'),
+    "sharegpt": ("row['reasoning']", "row['conversations'][-1]['value']",
+                 '[{"role": "user", "content": row["conversations"][0]["value"]}]'),
+    "alpaca": ("row['reasoning']", "row['output']",
+               '[{"role": "user", "content": row["instruction"]}]'),
+}  # fmt: skip
+
+
+def _reasoning_usage(fmt: str, file_name: str) -> list[str]:
+    """reasoning-field is for Hugging Face datasets and TRL: LLaMA-Factory has no column
+    for it, so the card shows how to read the thought and put it where a model wants it."""
+    thought, solution, prompt = READING_REASONING[fmt]
+    return [
+        "## The reasoning field",
+        "",
+        "The thought is in its own `reasoning` key and the solution alone is the answer. "
+        "LLaMA-Factory has no column for such a key (it would train on the solution only), "
+        "so there is no dataset_info.json: load the files with Hugging Face `datasets` and "
+        "write the thought the way your model's chat template expects, e.g. for TRL's "
+        "`SFTTrainer` (prompt-completion, `<think>` tags):",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        "",
+        f'data = load_dataset("json", data_files="{file_name}", split="train")',
+        "",
+        "",
+        "def to_prompt_completion(row):",
+        f'    answer = f"<think>\\n{{{thought}}}\\n</think>\\n\\n{{{solution}}}"',
+        "    return {",
+        f'        "prompt": {prompt},',
+        '        "completion": [{"role": "assistant", "content": answer}],',
+        "    }",
+        "",
+        "",
+        "data = data.map(to_prompt_completion, remove_columns=data.column_names)",
+        "```",
+        "",
+    ]
 
 
 def dataset_export(
@@ -132,11 +190,12 @@ def dataset_export(
     force: bool = False,
     filters: dict | None = None,
     progress: Callable[[int, int], None] | None = None,
+    include_hint: str = notices.COMMAND_INCLUDE,
 ) -> ExportResult:
+    """Write the export; include_hint says how to include simulated traces where it runs."""
     if fmt not in records.FORMATS:
         raise ExportError(f"Unknown format {fmt!r}; choose one of {', '.join(records.FORMATS)}.")
-    if style not in records.STYLES:
-        raise ExportError(f"Unknown style {style!r}; choose one of {', '.join(records.STYLES)}.")
+    check_style(fmt, style)
     splits = splits or {"train": 1.0}
     filters = dict(filters or {})
     output = Path(output)
@@ -159,28 +218,34 @@ def dataset_export(
     traces = records.export_queryset(**filters)
     total = traces.count()
     if total == 0:
-        raise ExportError("Nothing to export: no trace matches these filters.")
+        left = notices.left_out(filters, matched=0)
+        why = "no trace matches these filters"
+        raise ExportError(notices.nothing_to_export(why, left, include=include_hint))
 
     temporary = {name: output / f".{name}.jsonl.partial" for name in splits}
     handles = {name: path.open("wb") for name, path in temporary.items()}
     hashes = {name: hashlib.sha256() for name in splits}
     counts = dict.fromkeys(splits, 0)
+    problems, last_problem = dict.fromkeys(splits, 0), dict.fromkeys(splits)
     prompts, models, endpoints = set(), set(), set()
     try:
         pending_problem, chosen, rejected = None, [], []
 
-        def write(split: str, record: dict) -> None:
+        def write(split: str, record: dict, problem: str) -> None:
             line = _dump(record)
             handles[split].write(line)
             hashes[split].update(line)
             counts[split] += 1
+            if problem != last_problem[split]:  # rows come ordered by problem
+                problems[split] += 1
+                last_problem[split] = problem
 
         def flush_pairs() -> None:
             for bad in rejected:
                 if chosen:
                     best = min(chosen, key=lambda row: (row.rank or 99, row.pk))
                     pair = records.preference_record(best, bad, style=style, system=system)
-                    write(split_of(pending_problem, splits, seed), pair)
+                    write(split_of(pending_problem, splits, seed), pair, pending_problem)
 
         with transaction.atomic():  # so that the server-side cursor needs no WITH HOLD
             for done, row in enumerate(records.iterate(traces, fmt=fmt), start=1):
@@ -197,8 +262,8 @@ def dataset_export(
                     elif row.status == "rejected":
                         rejected.append(row)
                 else:
-                    write(split_of(key, splits, seed),
-                          records.record(row, fmt=fmt, style=style, system=system))  # fmt: skip
+                    one = records.record(row, fmt=fmt, style=style, system=system)
+                    write(split_of(key, splits, seed), one, key)
                 if progress:
                     progress(done, total)
             if dpo:
@@ -207,17 +272,26 @@ def dataset_export(
             handle.close()
         if sum(counts.values()) == 0:
             why = "no problem has both an approved and a rejected trace to pair" if dpo else ""
-            raise ExportError(f"Nothing to export: {why or 'no record was written'}.")
+            left = notices.left_out(filters, matched=total)
+            raise ExportError(notices.nothing_to_export(why or "no record was written", left,
+                                                        include=include_hint))  # fmt: skip
 
+        # An empty JSONL file makes datasets.load_dataset fail: an empty split is left out.
+        empty = [name for name in splits if not counts[name]]
+        warnings = [notices.empty_split(name, problems) for name in empty]
+        for_llama_factory = fmt != "raw" and style != "reasoning-field"
+        if fmt != "raw" and not for_llama_factory:
+            warnings.append(notices.REASONING_FIELD)
         files = [
             {"split": name, "name": f"{name}.jsonl", "records": counts[name],
              "bytes": temporary[name].stat().st_size, "sha256": hashes[name].hexdigest()}
-            for name in splits
+            for name in splits if counts[name]
         ]  # fmt: skip
         manifest = {
             "format": fmt, "style": style, "system": system, "splits": splits, "seed": seed,
-            "filters": {k: (str(v) if v is not None else None) for k, v in sorted(filters.items())},
-            "counts": counts, "files": files, "prompt_versions": sorted(prompts),
+            "filters": {k: notices.plain(v) for k, v in sorted(filters.items())},
+            "counts": counts, "files": files, "empty_splits": empty, "warnings": warnings,
+            "prompt_versions": sorted(prompts),
             "models": sorted(models), "endpoints": sorted(endpoints),
             "platform_version": PLATFORM_VERSION,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -225,15 +299,18 @@ def dataset_export(
         manifest["filters"]["include_simulated"] = bool(filters.get("include_simulated"))
         extra = {"manifest.json": json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
                  "README.md": _card(fmt, style, manifest)}  # fmt: skip
-        if fmt != "raw":
+        if for_llama_factory:
             extra["dataset_info.json"] = json.dumps(_dataset_info(fmt, files), indent=2) + "\n"
         for name, text in extra.items():
             (output / f".{name}.partial").write_text(text, encoding="utf-8")
-        for name, path in temporary.items():
-            path.replace(output / f"{name}.jsonl")
+        for file in files:
+            temporary[file["split"]].replace(output / file["name"])
         for name in extra:
             (output / f".{name}.partial").replace(output / name)
-        return ExportResult(counts=counts, files=files, manifest=manifest)
+        written = {output / file["name"] for file in files} | {output / name for name in extra}
+        for stale in set(targets) - written:  # left by the export --force replaced
+            stale.unlink(missing_ok=True)
+        return ExportResult(counts=counts, files=files, manifest=manifest, warnings=warnings)
     finally:
         for handle in handles.values():
             handle.close()

@@ -43,10 +43,10 @@ def corpus(reviewer_user):
     return approved
 
 
-def export(tmp_path, *args, name="out"):
+def export(tmp_path, *args, name="out", stderr=None):
     out = StringIO()
     call_command("export_dataset", "--output", str(tmp_path / name), *args, stdout=out,
-                 stderr=StringIO())  # fmt: skip
+                 stderr=stderr or StringIO())  # fmt: skip
     return tmp_path / name
 
 
@@ -87,8 +87,39 @@ def test_alpaca_with_a_reasoning_field(tmp_path, corpus):
     row = lines(folder / "train.jsonl")[0]
     assert set(row) >= {"instruction", "input", "output", "system", "reasoning"}
     assert row["output"] == "So \\boxed{0}." and row["reasoning"] == "Hmm, problem 0. Wait."
-    info = json.loads((folder / "dataset_info.json").read_text())
-    assert info["journey_train"]["columns"]["response"] == "output"
+
+
+@pytest.mark.parametrize("fmt", ["messages", "sharegpt", "alpaca"])
+def test_reasoning_field_is_for_datasets_users_and_its_card_example_runs(
+    tmp_path, corpus, fmt, monkeypatch
+):
+    """LLaMA-Factory has no column for a reasoning key: no dataset_info.json that would
+    train on the solution alone, a warning, and a card whose example puts the thought back."""
+    err = StringIO()
+    folder = export(tmp_path, "--format", fmt, "--style", "reasoning-field", stderr=err)
+    assert not (folder / "dataset_info.json").exists()
+    assert "dataset_info.json is not written" in err.getvalue()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert any("LLaMA-Factory has no column" in warning for warning in manifest["warnings"])
+    card = (folder / "README.md").read_text()
+    assert "## The reasoning field" in card
+    example = card.split("```python\n")[1].split("```")[0]
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")
+    monkeypatch.chdir(folder)
+    scope = {}
+    exec(example, scope)  # noqa: S102 (the card's own code, as a reader would paste it)
+    first = scope["data"][0]
+    assert first["prompt"][-1] == {"role": "user", "content": first["prompt"][-1]["content"]}
+    assert first["completion"][0]["content"] == (
+        "<think>\nHmm, problem 0. Wait.\n</think>\n\nSo \\boxed{0}."
+    )
+
+
+def test_dpo_refuses_the_reasoning_field_that_would_drop_the_thought(tmp_path, corpus):
+    with pytest.raises(CommandError, match="does not fit dpo"):
+        export(tmp_path, "--format", "dpo", "--style", "reasoning-field")
 
 
 def test_dpo_pairs_approved_and_rejected_traces_of_a_problem(tmp_path, corpus):
@@ -188,6 +219,104 @@ def test_bad_options_give_clear_errors(tmp_path, corpus, args, message):
     with pytest.raises(CommandError, match=message):
         export(tmp_path, *args)
     assert not (tmp_path / "out" / "train.jsonl").exists()
+
+
+def test_nothing_to_export_on_the_demo_names_include_simulated(tmp_path, reviewer_user):
+    """The demo's traces are all simulated: say so, and how to export them."""
+    for _ in range(2):
+        approve(TraceFactory(is_simulated=True), reviewer_user)
+    with pytest.raises(CommandError) as refused:
+        export(tmp_path, "--format", "messages")
+    assert str(refused.value) == (
+        "Nothing to export: no trace matches these filters. Of 2 approved traces, 2 are "
+        "simulated and left out (pass --include-simulated to export them)."
+    )
+
+
+def test_nothing_to_export_counts_what_the_filters_left_out(tmp_path, corpus):
+    with pytest.raises(CommandError) as refused:
+        export(tmp_path, "--format", "messages", "--source", "nowhere", "--level", "2")
+    assert "Of 7 approved traces, 7 are left out by the filters (source=\"nowhere\", " \
+           "level=2)." in str(refused.value)  # fmt: skip
+    with pytest.raises(CommandError) as refused:
+        export(tmp_path, "--format", "messages", "--min-tokens", "1601")
+    assert "1 is simulated and left out" not in str(refused.value)
+    assert "7 are left out by the filters (min_tokens=1601)" in str(refused.value)
+
+
+def test_dpo_with_no_pair_says_what_the_simulated_flag_left_out(tmp_path, reviewer_user):
+    annotation = AnnotationFactory(status="submitted")
+    approve(TraceFactory(annotation=annotation), reviewer_user)
+    reject(TraceFactory(annotation=annotation, is_simulated=True), reviewer_user)
+    with pytest.raises(CommandError, match="no problem has both an approved and a rejected") \
+            as refused:  # fmt: skip
+        export(tmp_path, "--format", "dpo")
+    assert "Of 2 finished traces, 1 is simulated and left out (pass --include-simulated to " \
+           "export it)." in str(refused.value)  # fmt: skip
+    export(tmp_path, "--format", "dpo", "--include-simulated", name="pairs")
+
+
+def seed_that_puts(problem_key, split, splits):
+    from curation.exports.writer import split_of
+
+    return next(seed for seed in range(200) if split_of(problem_key, splits, seed) == split)
+
+
+def test_an_empty_train_split_is_left_out_with_a_warning_and_the_export_loads(
+    tmp_path, reviewer_user, monkeypatch
+):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    from datasets import load_dataset
+
+    trace = TraceFactory(annotation=AnnotationFactory(problem=ProblemFactory(external_id="only"),
+                                                      status="submitted"))  # fmt: skip
+    approve(trace, reviewer_user)
+    splits = {"train": 0.9, "test": 0.1}
+    seed = seed_that_puts("test:only", "test", splits)
+    export(tmp_path, "--format", "sharegpt")  # an earlier export that --force replaces
+    err = StringIO()
+    folder = export(tmp_path, "--format", "sharegpt", "--split", "train=0.9,test=0.1",
+                    "--seed", str(seed), "--force", stderr=err)  # fmt: skip
+    assert "Split 'train' is empty: it received none of the 1 problem exported" in err.getvalue()
+    assert not (folder / "train.jsonl").exists()
+    info = json.loads((folder / "dataset_info.json").read_text())
+    assert list(info) == ["journey_test"]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["empty_splits"] == ["train"] and manifest["counts"] == {"train": 0, "test": 1}
+    assert [file["name"] for file in manifest["files"]] == ["test.jsonl"]
+    assert "Split 'train' is empty" in (folder / "README.md").read_text()
+    files = {name.removeprefix("journey_"): str(folder / spec["file_name"])
+             for name, spec in info.items()}  # fmt: skip
+    loaded = load_dataset("json", data_files=files, cache_dir=str(tmp_path / "cache"))
+    assert {split: len(rows) for split, rows in loaded.items()} == {"test": 1}
+
+
+def test_the_manifest_keeps_each_option_s_type(tmp_path, corpus):
+    folder = export(tmp_path, "--format", "messages", "--checks-passed", "--min-tokens", "10",
+                    "--since", "2020-01-31", "--seed", "3")  # fmt: skip
+    manifest = json.loads((folder / "manifest.json").read_text())
+    filters = manifest["filters"]
+    assert filters["checks_passed"] is True and filters["include_simulated"] is False
+    assert filters["min_tokens"] == 10 and filters["level"] is None
+    assert filters["since"] == "2020-01-31" and filters["until"] is None
+    assert filters["status"] == "approved" and filters["source"] == ""
+    assert manifest["seed"] == 3 and manifest["splits"] == {"train": 1.0}
+
+
+def test_exports_in_the_checkout_are_ignored_by_git():
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    if not shutil.which("git") or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+
+    def ignored(path):
+        return subprocess.run(["git", "check-ignore", "-q", path], cwd=root).returncode == 0
+
+    assert ignored("exports/v1/train.jsonl")
+    assert not ignored("curation/exports/new_module.py")
 
 
 def test_refuses_to_overwrite_without_force(tmp_path, corpus):

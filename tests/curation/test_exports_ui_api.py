@@ -1,8 +1,10 @@
+import json
 import zipfile
 
 import pytest
 
 from curation import services
+from curation.exports.writer import split_of
 from curation.models import Export
 from tests.factories import TraceFactory
 
@@ -14,6 +16,21 @@ def approved(reviewer_user):
     trace = TraceFactory()
     services.review_decide(trace_id=trace.pk, reviewer=reviewer_user, decision="approve")
     return trace
+
+
+@pytest.fixture
+def exported(api_as, admin_user, settings, tmp_path, tasks_inline,
+             django_capture_on_commit_callbacks):  # fmt: skip
+    """Run an export through the API, worker inline; its details as the API answers them."""
+    settings.VAR_DIR = tmp_path
+    api = api_as(admin_user)
+
+    def run(options: dict) -> dict:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = api.post("/api/exports/", options, format="json")
+        return api.get(f"/api/exports/{response.json()['id']}/").json()
+
+    return run
 
 
 def test_admin_starts_an_export_through_the_api_and_downloads_it(
@@ -79,3 +96,56 @@ def test_export_page_starts_and_lists_exports(
     assert "succeeded" in body and "train.jsonl" in body and "Download" in body
     bad = client.post("/exports/", {"format": "alpaca", "split": "train=0.5"})
     assert "add up to 1" in bad.content.decode()
+
+
+def test_a_failed_export_of_simulated_traces_says_how_to_include_them(
+    exported, client_as, admin_user, reviewer_user
+):
+    trace = TraceFactory(is_simulated=True)
+    services.review_decide(trace_id=trace.pk, reviewer=reviewer_user, decision="approve")
+    assert exported({"format": "messages"})["error"] == (
+        "Nothing to export: no trace matches these filters. Of 1 approved trace, 1 is simulated "
+        'and left out (tick "Include simulated traces" (include_simulated in the API) to '
+        "export it)."
+    )
+    body = client_as(admin_user).get("/exports/").content.decode()
+    assert "1 is simulated and left out" in body and "Include simulated traces" in body
+
+
+def test_the_api_export_manifest_keeps_each_option_s_type(exported, approved):
+    detail = exported({"format": "alpaca", "checks_passed": True, "level": 2, "min_tokens": 5,
+                       "since": "2020-01-31", "seed": 4})  # fmt: skip
+    assert detail["status"] == "succeeded", detail["error"]
+    filters = detail["manifest"]["filters"]
+    assert filters["checks_passed"] is True and filters["include_simulated"] is False
+    assert filters["level"] == 2 and filters["min_tokens"] == 5
+    assert filters["since"] == "2020-01-31" and detail["manifest"]["seed"] == 4
+    archive = zipfile.ZipFile(Export.objects.get(pk=detail["id"]).archive)
+    written = json.loads(archive.read(f"export-{detail['id']}/manifest.json"))
+    assert written["filters"] == filters
+
+
+def test_the_export_page_warns_of_an_empty_split(
+    client_as, admin_user, approved, settings, tmp_path, tasks_inline,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    settings.VAR_DIR = tmp_path
+    problem = approved.annotation.problem
+    key, splits = f"{problem.source}:{problem.external_id}", {"train": 0.5, "test": 0.5}
+    seed = next(seed for seed in range(200) if split_of(key, splits, seed) == "train")
+    client = client_as(admin_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/exports/", {"format": "messages", "style": "think-tags",
+                                  "split": "train=0.5,test=0.5", "seed": str(seed)})  # fmt: skip
+    export = Export.objects.get()
+    assert export.status == "succeeded" and [f["name"] for f in export.files] == ["train.jsonl"]
+    body = client.get("/exports/").content.decode()
+    assert "Warning: Split &#x27;test&#x27; is empty" in body
+    assert f"export-{export.pk}/test.jsonl" not in zipfile.ZipFile(export.archive).namelist()
+
+
+def test_the_api_refuses_dpo_pairs_in_the_reasoning_field_style(api_as, admin_user):
+    response = api_as(admin_user).post("/api/exports/", {"format": "dpo",
+                                       "style": "reasoning-field"}, format="json")  # fmt: skip
+    assert response.status_code == 400 and "does not fit dpo" in str(response.json()["style"])
+    assert not Export.objects.exists()

@@ -24,7 +24,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--format", required=True, choices=FORMATS, dest="fmt")
         parser.add_argument("--output", required=True, type=Path, help="Folder to write into.")
-        parser.add_argument("--style", default="think-tags", choices=STYLES)
+        parser.add_argument("--style", default="think-tags", choices=STYLES,
+                            help="reasoning-field is for Hugging Face datasets/TRL: "
+                                 "no dataset_info.json (LLaMA-Factory has no column for "
+                                 "it).")  # fmt: skip
         parser.add_argument("--system", default="", help="System prompt for every record.")
         parser.add_argument("--split", default="train=1", help="e.g. train=0.95,test=0.05")
         parser.add_argument("--seed", type=int, default=0, help="Seed of the split by problem.")
@@ -75,6 +78,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         except KeyboardInterrupt as exc:
             raise CommandError("Interrupted: nothing was written.") from exc
+        for warning in result.warnings:
+            self.stderr.write(self.style.WARNING(f"Warning: {warning}"))
         for file in result.files:
             self.stdout.write(f"{file['name']}: {file['records']} records, sha256 {file['sha256']}")
         self.stdout.write(self.style.SUCCESS(f"Exported to {options['output']}."))

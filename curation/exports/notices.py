@@ -1,0 +1,101 @@
+"""What an export tells the person who ran it when the result is not what they expected.
+
+Why nothing matched (how many traces of the review status the simulated flag and the
+filters left out) and which split came out empty: a person facing an empty export needs
+the numbers and the option that changes them, not a bare "nothing to export".
+"""
+
+import json
+from datetime import UTC, date, datetime, time
+from typing import NamedTuple
+
+from . import records
+
+# The words for a status in "Of 7 approved traces"; "any" covers every finished trace.
+STATUS_WORDS = {"approved": "approved", "rejected": "rejected", "pending": "pending",
+                "any": "finished"}  # fmt: skip
+COMMAND_INCLUDE = "pass --include-simulated"
+# Filters that are not "the other filters" of the explanation.
+NOT_A_FILTER = ("status", "include_simulated")
+
+
+class LeftOut(NamedTuple):
+    status: str
+    with_status: int  # traces with this review status, simulated or not, before any filter
+    simulated: int  # simulated traces that every other filter kept
+    by_filters: int  # the rest: left out by the filters
+    filters: dict  # the filters given, by name
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def _given(key: str, value) -> bool:
+    """A filter someone set: level 0 is a level, a zero minimum of tokens is no minimum."""
+    if key == "level":
+        return value is not None
+    return value not in (None, "", False, 0)
+
+
+def plain(value):
+    """A filter's value as JSON keeps it: its own type, a day as 2026-01-31."""
+    if isinstance(value, datetime):
+        utc = value.astimezone(UTC)
+        return utc.date().isoformat() if utc.time() == time.min else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def left_out(filters: dict, *, matched: int) -> LeftOut:
+    """Count what these filters left out of the traces with their review status."""
+    status = filters.get("status", "approved")
+    with_status = records.export_queryset(status=status, include_simulated=True).count()
+    with_simulated = matched
+    if not filters.get("include_simulated"):
+        with_simulated = records.export_queryset(**{**filters, "include_simulated": True}).count()
+    given = {k: v for k, v in filters.items() if k not in NOT_A_FILTER and _given(k, v)}
+    return LeftOut(status, with_status, with_simulated - matched, with_status - with_simulated,
+                   given)  # fmt: skip
+
+
+def explain(left: LeftOut, *, include: str = COMMAND_INCLUDE) -> str:
+    """'Of 7 approved traces, 7 are simulated ...': include says how to include simulated."""
+    word = STATUS_WORDS.get(left.status, left.status)
+    if not left.with_status:
+        return f"There is no {word} trace yet."
+    parts = []
+    if left.simulated:
+        verb = "is" if left.simulated == 1 else "are"
+        parts.append(f"{left.simulated:,} {verb} simulated and left out ({include} to export "
+                     f"{'it' if left.simulated == 1 else 'them'})")  # fmt: skip
+    if left.by_filters:
+        named = ", ".join(f"{k}={json.dumps(plain(v))}" for k, v in left.filters.items())
+        parts.append(f"{left.by_filters:,} {'is' if left.by_filters == 1 else 'are'} left out "
+                     f"by the filters{f' ({named})' if named else ''}")  # fmt: skip
+    if not parts:
+        return ""
+    return f"Of {_plural(left.with_status, word + ' trace')}, {' and '.join(parts)}."
+
+
+def nothing_to_export(why: str, left: LeftOut, *, include: str = COMMAND_INCLUDE) -> str:
+    return " ".join(filter(None, [f"Nothing to export: {why}.", explain(left, include=include)]))
+
+
+def empty_split(name: str, problems: dict[str, int]) -> str:
+    """Why a split has no record: the split is by problem, and too few problems fell in it."""
+    total = sum(problems.values())
+    landed = ", ".join(f"{split} {count}" for split, count in problems.items() if count)
+    return (f"Split '{name}' is empty: it received none of the {_plural(total, 'problem')} "
+            f"exported (a split is by problem; problems per split: {landed or 'none'}). "
+            f"It is left out of the files and dataset_info.json; with more problems, another "
+            f"seed or other fractions it would receive some.")  # fmt: skip
+
+
+REASONING_FIELD = (
+    "dataset_info.json is not written for the reasoning-field style: LLaMA-Factory has no "
+    "column for a separate reasoning key and would train on the solution alone. Load these "
+    "files with Hugging Face datasets (TRL), or export in the think-tags or still style for "
+    "LLaMA-Factory."
+)
