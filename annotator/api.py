@@ -141,9 +141,8 @@ class TokenView(ObtainAuthToken):
     # ObtainAuthToken names its own parsers; take the project's (bounded JSON) instead.
     parser_classes = api_settings.DEFAULT_PARSER_CLASSES
 
-    def get_authenticators(self):
-        # POST needs no credentials; DELETE is authenticated by the token it revokes.
-        return [HashedTokenAuthentication()] if self.request.method == "DELETE" else []
+    # POST needs no credentials; DELETE is authenticated by the token it revokes.
+    authentication_classes = [HashedTokenAuthentication]
 
     @extend_schema(
         request=AuthTokenSerializer,
