@@ -57,9 +57,7 @@ def test_production_settings_pass_the_deployment_checklist(tmp_path):
 
 
 def test_production_refuses_to_start_without_a_pseudonym_key(tmp_path):
-    result = manage(
-        "check", tmp_path=tmp_path, DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50)
-    )
+    result = manage("check", tmp_path=tmp_path, DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50))
     assert result.returncode != 0
     assert "PSEUDONYM_KEY is not set" in result.stderr
 
