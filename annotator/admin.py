@@ -1,8 +1,10 @@
 from django.contrib import admin, messages
+from django.utils import timezone
 from django.utils.html import format_html_join
+from rest_framework.authtoken.models import TokenProxy
 
 from . import services
-from .models import Annotation, AnnotationRevision, Problem, WorkspaceSettings
+from .models import Annotation, AnnotationRevision, ApiToken, Problem, WorkspaceSettings
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -97,3 +99,22 @@ class WorkspaceSettingsAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# Tokens are issued by POST /api/auth/token/ and kept hashed (annotator/tokens.py); DRF's
+# plain-text token table is no longer used.
+admin.site.unregister(TokenProxy)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    list_display = ["prefix", "user", "created_at", "expires_at", "revoked_at", "last_used_at"]
+    list_filter = ["revoked_at", "expires_at"]
+    search_fields = ["user__username", "prefix"]
+    fields = list_display
+    actions = ["revoke"]
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"{count} token(s) revoked.", messages.SUCCESS)

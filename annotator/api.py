@@ -2,24 +2,29 @@ import tempfile
 from pathlib import Path
 
 from django.conf import settings
+from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_view,
+    inline_serializer,
 )
 from rest_framework import serializers, status, viewsets
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 
 from .forms import ProblemFilterForm
-from .models import Problem
+from .models import ApiToken, Problem
 from .problem_import import ImportFileError, problems_import
 from .roles import HasRole, Role
 from .selectors import ANNOTATION_STATUSES, problem_list
+from .tokens import HashedTokenAuthentication, api_token_issue
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
@@ -129,9 +134,30 @@ class ProblemImportView(viewsets.ViewSet):
 
 
 class TokenView(ObtainAuthToken):
-    """Exchange a username and password for an API token."""
+    """Exchange a username and password for an API token; DELETE revokes the token used."""
 
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
     # ObtainAuthToken names its own parsers; take the project's (bounded JSON) instead.
     parser_classes = api_settings.DEFAULT_PARSER_CLASSES
+
+    # POST needs no credentials; DELETE is authenticated by the token it revokes.
+    authentication_classes = [HashedTokenAuthentication]
+
+    @extend_schema(
+        request=AuthTokenSerializer,
+        responses={200: inline_serializer("Token", {"token": serializers.CharField()})},
+        description="A new token (kept hashed; it expires after API_TOKEN_DAYS days). "
+        "Send it as `Authorization: Token ...`.",
+    )
+    def post(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response({"token": api_token_issue(user=serializer.validated_data["user"])})
+
+    @extend_schema(request=None, responses={204: None}, description="Revoke the token sent.")
+    def delete(self, request, *args, **kwargs):
+        if not isinstance(request.auth, ApiToken):
+            raise NotAuthenticated("Send the token to revoke as `Authorization: Token ...`.")
+        ApiToken.objects.filter(pk=request.auth.pk).update(revoked_at=timezone.now())
+        return Response(status=status.HTTP_204_NO_CONTENT)

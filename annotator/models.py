@@ -168,3 +168,26 @@ class AnnotationRevision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.annotation} v{self.version}"
+
+
+class ApiToken(models.Model):
+    """An API token, stored as the SHA-256 of its secret: the secret is shown once, to the
+    client that asked for it, and a copy of the database lets nobody act as its user."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    digest = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=8, help_text="The secret's first characters.")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"
+
+    def is_usable(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.revoked_at is None and self.expires_at > now

@@ -182,6 +182,7 @@ def main():
     env = {"DATABASE_URL": fresh_database(DB), "REDIS_URL": REDIS_URL, "DEBUG": "0",
            "VAR_DIR": var_dir}  # fmt: skip
     env["SECRET_KEY"] = secrets.token_urlsafe(40)  # production settings, as a worker runs
+    env["PSEUDONYM_KEY"] = secrets.token_urlsafe(32)
     env.update(DJANGO_SETTINGS_MODULE="config.settings", EXPANSION_SAMPLES="0")
     os.environ.update(env)
     redis.Redis.from_url(REDIS_URL).flushdb()

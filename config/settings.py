@@ -22,6 +22,17 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
 
+# Exports name annotators and reviewers by an HMAC of their id under this key, apart from
+# SECRET_KEY so that rotating the secret does not rename everyone in the exported data.
+PSEUDONYM_KEY = env("PSEUDONYM_KEY")
+if not PSEUDONYM_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "PSEUDONYM_KEY is not set. Set it to a long random string, kept for the life of "
+            "the deployment (it names people in exports), or DEBUG=1 for local development."
+        )
+    PSEUDONYM_KEY = "dev-only-pseudonym-key"  # noqa: S105
+
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 
@@ -200,10 +211,12 @@ STORAGES = {
 MEDIA_ROOT = VAR_DIR / "media"
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 5 * 1024 * 1024)
 
+# API tokens are kept hashed and expire after this many days (POST /api/auth/token/ again).
+API_TOKEN_DAYS = envint("API_TOKEN_DAYS", 30)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first, so that an anonymous request gets 401 with a WWW-Authenticate header.
-        "rest_framework.authentication.TokenAuthentication",
+        "annotator.tokens.HashedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

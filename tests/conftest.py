@@ -64,3 +64,15 @@ def _fresh_cache(settings):
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture
+def tasks_inline(settings):
+    """Celery runs tasks in the calling process. Celery reads the Django setting (its
+    CELERY_ name wins over app.conf's short name in 5.6), so both are set."""
+    from config.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False

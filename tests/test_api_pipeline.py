@@ -21,15 +21,6 @@ from tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def inline_tasks(settings):
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
 def token_client(username: str) -> APIClient:
     api = APIClient()
     token = api.post(
@@ -39,7 +30,7 @@ def token_client(username: str) -> APIClient:
     return api
 
 
-def test_import_annotate_expand_review_export(settings, tmp_path, inline_tasks,
+def test_import_annotate_expand_review_export(settings, tmp_path, tasks_inline,
                                               django_capture_on_commit_callbacks):  # fmt: skip
     settings.VAR_DIR = tmp_path
     for name, role in (("boss", Role.ADMIN), ("ann", Role.ANNOTATOR), ("rev", Role.REVIEWER)):

@@ -30,10 +30,10 @@ CHUNK = 2000
 
 
 def pseudonym(kind: str, user_id: int | None) -> str | None:
-    """A stable name that does not reveal the person (keyed on this deployment's secret)."""
+    """A stable name that does not reveal the person (keyed on PSEUDONYM_KEY)."""
     if user_id is None:
         return None
-    return _pseudonym(settings.SECRET_KEY, kind, user_id)
+    return _pseudonym(settings.PSEUDONYM_KEY, kind, user_id)
 
 
 @lru_cache(maxsize=4096)

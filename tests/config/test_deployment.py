@@ -25,7 +25,14 @@ def test_app_services_pass_only_variables_the_settings_read():
         environment = COMPOSE["services"][name]["environment"]
         unknown = set(environment) - SETTINGS_ENV_NAMES
         assert not unknown, f"{name} passes variables the settings never read: {unknown}"
-        for required in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "DEBUG"):
+        for required in (
+            "SECRET_KEY",
+            "PSEUDONYM_KEY",
+            "DATABASE_URL",
+            "REDIS_URL",
+            "ALLOWED_HOSTS",
+            "DEBUG",
+        ):
             assert required in environment, (name, required)
         assert environment["DEBUG"] == "0"
 

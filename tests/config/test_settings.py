@@ -16,6 +16,7 @@ def manage(*args, tmp_path, **env):
         not in {
             "DEBUG",
             "SECRET_KEY",
+            "PSEUDONYM_KEY",
             "ALLOWED_HOSTS",
             "DATABASE_URL",
             "REDIS_URL",
@@ -48,10 +49,17 @@ def test_production_settings_pass_the_deployment_checklist(tmp_path):
         tmp_path=tmp_path,
         DEBUG="0",
         SECRET_KEY=secrets.token_urlsafe(50),
+        PSEUDONYM_KEY=secrets.token_urlsafe(32),
         ALLOWED_HOSTS="annotate.example.org",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_pseudonym_key(tmp_path):
+    result = manage("check", tmp_path=tmp_path, DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50))
+    assert result.returncode != 0
+    assert "PSEUDONYM_KEY is not set" in result.stderr
 
 
 def test_development_runs_on_embedded_defaults(tmp_path):

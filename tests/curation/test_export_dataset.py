@@ -159,10 +159,12 @@ def test_every_approval_oldest_first_in_one_query_per_chunk(
     assert len(approvals) == 3  # 7 traces, 3 a chunk
 
 
-def test_pseudonyms_follow_the_secret_key(settings):
+def test_pseudonyms_follow_their_own_key_not_the_secret_key(settings):
     first = records.pseudonym("annotator", 1)
     assert first == records.pseudonym("annotator", 1) != records.pseudonym("reviewer", 1)
-    settings.SECRET_KEY = "another-secret"
+    settings.SECRET_KEY = "a-rotated-secret"
+    assert records.pseudonym("annotator", 1) == first
+    settings.PSEUDONYM_KEY = "another-pseudonym-key"
     assert records.pseudonym("annotator", 1) != first
     assert records.pseudonym("annotator", None) is None
 

@@ -19,17 +19,7 @@ def approved(reviewer_user):
 
 
 @pytest.fixture
-def run_tasks_inline(settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
-@pytest.fixture
-def exported(api_as, admin_user, settings, tmp_path, run_tasks_inline,
+def exported(api_as, admin_user, settings, tmp_path, tasks_inline,
              django_capture_on_commit_callbacks):  # fmt: skip
     """Run an export through the API, worker inline; its details as the API answers them."""
     settings.VAR_DIR = tmp_path
@@ -44,7 +34,7 @@ def exported(api_as, admin_user, settings, tmp_path, run_tasks_inline,
 
 
 def test_admin_starts_an_export_through_the_api_and_downloads_it(
-    api_as, admin_user, approved, settings, tmp_path, run_tasks_inline,
+    api_as, admin_user, approved, settings, tmp_path, tasks_inline,
     django_capture_on_commit_callbacks,
 ):  # fmt: skip
     settings.VAR_DIR = tmp_path
@@ -66,7 +56,7 @@ def test_admin_starts_an_export_through_the_api_and_downloads_it(
     assert f"export-{export_id}/manifest.json" in names
 
 
-def test_a_failed_export_says_why(api_as, admin_user, settings, tmp_path, run_tasks_inline,
+def test_a_failed_export_says_why(api_as, admin_user, settings, tmp_path, tasks_inline,
                                   django_capture_on_commit_callbacks):  # fmt: skip
     settings.VAR_DIR = tmp_path
     with django_capture_on_commit_callbacks(execute=True):
@@ -93,7 +83,7 @@ def test_non_admins_cannot_export_or_download(api_as, client_as, reviewer_user, 
 
 
 def test_export_page_starts_and_lists_exports(
-    client_as, admin_user, approved, settings, tmp_path, run_tasks_inline,
+    client_as, admin_user, approved, settings, tmp_path, tasks_inline,
     django_capture_on_commit_callbacks,
 ):  # fmt: skip
     settings.VAR_DIR = tmp_path
@@ -136,7 +126,7 @@ def test_the_api_export_manifest_keeps_each_option_s_type(exported, approved):
 
 
 def test_the_export_page_warns_of_an_empty_split(
-    client_as, admin_user, approved, settings, tmp_path, run_tasks_inline,
+    client_as, admin_user, approved, settings, tmp_path, tasks_inline,
     django_capture_on_commit_callbacks,
 ):  # fmt: skip
     settings.VAR_DIR = tmp_path
