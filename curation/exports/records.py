@@ -184,7 +184,7 @@ def rows(traces: QuerySet[Trace]) -> Iterator[Row]:
 
 def approvers(trace_ids: list[int]) -> dict[int, list[int]]:
     """Who approved each of these traces, oldest decision first, in one query."""
-    decisions = ReviewDecision.objects.filter(decision=Decision.APPROVE)
+    decisions = ReviewDecision.objects.filter(decision=Decision.APPROVE, undone_by__isnull=True)
     if connection.vendor == "postgresql":  # one array parameter: quicker than an IN of CHUNK
         among = RawSQL("trace_id = ANY(%s)", (trace_ids,), output_field=BooleanField())
         decisions = decisions.filter(among)
