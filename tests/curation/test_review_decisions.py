@@ -165,3 +165,14 @@ def test_the_migration_clears_edits_saved_before_line_endings_were_normalized(re
     migration.normalize_edits(apps, None)
     review = TraceReview.objects.get(trace=trace)
     assert (review.edited_thought, review.edited_solution) == (THOUGHT + "\n\nDone.", "")
+
+
+def test_an_undone_verdict_is_not_compared_between_reviewers(trace, reviewer_user, settings):
+    from curation.analytics import metrics
+
+    settings.REVIEW_APPROVALS_REQUIRED = 2
+    decide(trace, reviewer_user)
+    other = UserFactory(username="other", role=Role.REVIEWER)
+    undo(decide(trace, other), other)
+    mine = next(row for row in metrics.reviewers() if row["id"] == reviewer_user.pk)
+    assert (mine["pairs"], mine["agreed"]) == (0, 0)
