@@ -58,6 +58,7 @@ urlpatterns = [
     path("review/<int:trace_id>/", curation_views.review, name="review-trace"),
     path("review/<int:trace_id>/decide/", curation_views.decide, name="review-decide"),
     path("review/<int:trace_id>/best/", curation_views.pick_best, name="review-best"),
+    path("review/decisions/<int:decision_id>/undo/", curation_views.undo, name="review-undo"),
     path("exports/", curation_views.exports, name="exports"),
     path(
         "exports/<int:export_id>/download/", curation_views.export_download, name="export-download"

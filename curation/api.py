@@ -83,7 +83,7 @@ class ReviewQueueView(generics.ListAPIView):
 
 
 class ReviewSerializer(serializers.Serializer):
-    decision = serializers.ChoiceField(choices=Decision.values)
+    decision = serializers.ChoiceField(choices=[d for d in Decision.values if d != Decision.UNDO])
     reason = serializers.ChoiceField(choices=[r for r in Reason.values if r], required=False,
                                      help_text="Required for reject.")  # fmt: skip
     comment = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
