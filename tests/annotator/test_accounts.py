@@ -114,3 +114,22 @@ def test_login_attempts_are_rate_limited(client, reviewer_user):
     )
     assert blocked.status_code == 429
     assert "Too many failed attempts" in blocked.content.decode()
+
+
+def test_user_update_changes_only_what_is_given(api_as):
+    from annotator.accounts import user_create_or_update, user_update
+
+    user = user_create_or_update(username="dana", role=Role.ADMIN, password="s3cret-Pass-99")
+    assert user.is_staff and has_role(user, Role.ADMIN)
+    user_update(user=user, role=Role.REVIEWER)
+    user.refresh_from_db()
+    assert not user.is_staff and not user.is_superuser and has_role(user, Role.REVIEWER)
+    assert authenticate(username="dana", password="s3cret-Pass-99") is not None
+    admin = user_create_or_update(username="root", role=Role.ADMIN, password="s3cret-Pass-99")
+    api = api_as(admin)
+    changed = api.patch(f"/api/users/{user.pk}/", {"is_active": False, "password": "n3w-Pass-77"},
+                        format="json")  # fmt: skip
+    assert changed.status_code == 200 and changed.json()["roles"] == ["reviewer"]
+    assert authenticate(username="dana", password="n3w-Pass-77") is None  # no longer active
+    user.refresh_from_db()
+    assert not user.is_active and user.check_password("n3w-Pass-77")
