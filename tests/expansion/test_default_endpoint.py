@@ -83,3 +83,15 @@ def test_the_environment_endpoint_is_stored_once_and_then_only_read(
     settings.LLM_MODEL = "reasoner-2"
     assert submit(annotator_user).endpoint.model == "reasoner-2"
     assert LLMEndpoint.objects.filter(name="default").count() == 1
+
+
+def test_marking_an_endpoint_default_through_a_patch_unmarks_the_other(api_as, admin_user):
+    first = LLMEndpoint.objects.create(name="a", base_url="https://a/v1", model="m",
+                                       is_default=True)  # fmt: skip
+    second = LLMEndpoint.objects.create(name="b", base_url="https://b/v1", model="m")
+    patched = api_as(admin_user).patch(f"/api/endpoints/{second.pk}/", {"is_default": True},
+                                       format="json")  # fmt: skip
+    assert patched.status_code == 200 and patched.json()["is_default"] is True
+    first.refresh_from_db()
+    assert not first.is_default
+    assert list(LLMEndpoint.objects.filter(is_default=True)) == [second]
