@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from .. import llm
 from ..limiter import LimitTimeout, endpoint_slot, limiter
+from ..models import LLMEndpoint
 from . import lifecycle
 from .lifecycle import RunningJob
 
@@ -65,7 +66,7 @@ OnAnswer = Callable[[llm.Completion, int], Succeed | Retry | Fail]
 class Call:
     """The request a job sends on each attempt."""
 
-    endpoint: object  # an LLMEndpoint
+    endpoint: LLMEndpoint
     messages: list[dict]
     params: dict
     sample: int | None = None
