@@ -27,9 +27,13 @@ class ReviewRefused(Exception):
     """The decision breaks a rule; the message says which."""
 
 
+class OwnAnnotation(ReviewRefused):
+    """Nobody reviews a trace of their own annotation: a refusal of who asks, not of what."""
+
+
 def _check_reviewer(trace: Trace, reviewer) -> None:
     if trace.annotation.annotator_id == reviewer.pk:
-        raise ReviewRefused("You cannot review a trace of your own annotation.")
+        raise OwnAnnotation("You cannot review a trace of your own annotation.")
     if trace.status != Trace.Status.SUCCEEDED:
         raise ReviewRefused("Only a succeeded trace can be reviewed.")
 
