@@ -15,6 +15,17 @@
     });
   }
 
+  // An error answer the server addressed to a place on the page (HX-Reswap) is a message for
+  // that place. Under DEBUG, django-htmx's script (listening on document) would show any 400
+  // as a whole new page, without styles or the form; stopping the event at <body> keeps it
+  // from seeing these answers, while tracebacks (500) and unaddressed errors still reach it.
+  document.body.addEventListener("htmx:beforeOnLoad", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr.status >= 400 && xhr.status < 500 && xhr.getResponseHeader("HX-Reswap")) {
+      event.stopPropagation();
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () { renderMath(document); });
   document.addEventListener("htmx:afterSwap", function (event) { renderMath(event.detail.target); });
 })();
