@@ -145,6 +145,39 @@
     }
   });
 
+  // A formula that does not close is worth a second look before submitting, not a refusal:
+  // the first Submit shows the list, pressing it again submits as it is.
+  var warnedFor = null;
+  document.body.addEventListener("htmx:confirm", function (event) {
+    if (event.detail.elt.id !== "submit-annotation") return;
+    var broken = [];
+    steps().forEach(function (step, index) {
+      var text = step.querySelector("textarea[name=text]").value;
+      window.journeyMath.brokenFormulas(text).forEach(function (formula) {
+        broken.push("Step " + (index + 1) + ": " + formula);
+      });
+    });
+    var signature = broken.join("\n");
+    if (!broken.length || signature === warnedFor) return;
+    event.preventDefault();
+    warnedFor = signature;
+    var box = document.createElement("div");
+    box.className = "warning";
+    box.setAttribute("role", "alert");
+    box.appendChild(document.createElement("p")).textContent =
+      "These formulas do not close (unbalanced braces or delimiters), so they show as typed:";
+    var list = box.appendChild(document.createElement("ul"));
+    broken.forEach(function (item) {
+      list.appendChild(document.createElement("li")).appendChild(document.createElement("code"))
+        .textContent = item;
+    });
+    box.appendChild(document.createElement("p")).textContent =
+      "Fix them, or press Submit again to submit as it is.";
+    var messages = document.getElementById("submit-messages");
+    messages.querySelectorAll(".warning").forEach(function (old) { old.remove(); });
+    messages.prepend(box);
+  });
+
   // A local copy that the server never acknowledged (crash, reload, lost connection) is
   // sent back as a save based on the version it was made from: it lands, or it conflicts.
   var stored = null;
