@@ -5,7 +5,14 @@
   var form = document.getElementById("editor");
   if (!form) return;
   var status = document.getElementById("save-status");
-  var storageKey = "journey:annotation:" + form.dataset.annotation;
+  // Each tab keeps its own unsaved copy: a tab id lives in sessionStorage (it survives a
+  // reload or a crash of that tab, not a new tab), the copy in localStorage under it.
+  var tabId = sessionStorage.getItem("journey:tab");
+  if (!tabId) {
+    tabId = Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
+    sessionStorage.setItem("journey:tab", tabId);
+  }
+  var storageKey = "journey:annotation:" + form.dataset.annotation + ":" + tabId;
   var edits = 0;          // bumps on every change
   var activeSeconds = 0;  // seconds of work not yet reported to the server
   var lastInput = Date.now();
