@@ -152,6 +152,89 @@
     }
   });
 
+  // The conflict view marks the words each version has that the other lacks (steps pair by
+  // position; the final answers are the last of each side), then renders their math.
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target.id !== "conflict") return;
+    var box = event.detail.target;
+    var mine = Array.prototype.slice.call(box.querySelectorAll(".conflict-mine .diff-text"));
+    var saved = Array.prototype.slice.call(box.querySelectorAll(".conflict-saved .diff-text"));
+    var pairs = [[mine.pop(), saved.pop()]];
+    for (var i = 0; i < Math.max(mine.length, saved.length); i++) pairs.push([mine[i], saved[i]]);
+    pairs.forEach(function (pair) {
+      var parts = window.journeyWordDiff(pair[0] ? pair[0].textContent : "",
+                                         pair[1] ? pair[1].textContent : "");
+      if (pair[0]) showParts(pair[0], parts[0], "ins");
+      if (pair[1]) showParts(pair[1], parts[1], "del");
+    });
+    window.journeyMath.render(box);
+  });
+
+  function showParts(el, parts, tag) {
+    el.textContent = "";
+    var mark = null;
+    parts.forEach(function (part, i) {
+      var next = parts[i + 1];
+      if (part.changed || (mark && !/\S/.test(part.text) && next && next.changed)) {
+        if (!mark) mark = el.appendChild(document.createElement(tag));
+        mark.appendChild(document.createTextNode(part.text));
+      } else {
+        mark = null;
+        el.appendChild(document.createTextNode(part.text));
+      }
+    });
+    el.classList.add("markdown");
+  }
+
+  // Near a field's length limit the count shows (from 90%); a paste that does not fit is
+  // cut by the browser without a word, so the paste handler says how much was left out.
+  function showCount(field, cut) {
+    var note = field.nextElementSibling;
+    var hasNote = note && note.classList.contains("char-count");
+    var max = field.maxLength;
+    if (!cut && field.value.length < 0.9 * max) {
+      if (hasNote) note.remove();
+      return;
+    }
+    if (!hasNote) {
+      note = document.createElement("span");
+      note.className = "char-count";
+      note.setAttribute("aria-live", "polite");
+      field.insertAdjacentElement("afterend", note);
+    }
+    var number = function (n) { return n.toLocaleString("en"); };
+    note.textContent = number(field.value.length) + " / " + number(max) + " characters";
+    note.classList.toggle("full", field.value.length >= max);
+    if (cut) {
+      note.textContent += ". The paste did not fit: its last " + number(cut) +
+        " characters were left out.";
+    }
+    field.journeyCut = cut;
+  }
+
+  form.addEventListener("paste", function (event) {
+    var field = event.target;
+    if (!(field.maxLength > 0) || !event.clipboardData) return;
+    var pasted = event.clipboardData.getData("text").replace(/\r\n?/g, "\n");
+    var room = field.maxLength - field.value.length + (field.selectionEnd - field.selectionStart);
+    var cut = Math.max(0, pasted.length - room);
+    setTimeout(function () { showCount(field, cut); }, 0);
+  });
+
+  form.addEventListener("input", function (event) {
+    var field = event.target;
+    if (!(field.maxLength > 0)) return;
+    showCount(field, event.inputType === "insertFromPaste" ? field.journeyCut : 0);
+  });
+
+  function showAllCounts() {
+    form.querySelectorAll("[maxlength]").forEach(function (field) { showCount(field, 0); });
+  }
+  showAllCounts();
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target.id === "editor-body") showAllCounts();
+  });
+
   // A formula that does not close is worth a second look before submitting, not a refusal:
   // the first Submit shows the list, pressing it again submits as it is.
   var warnedFor = null;
