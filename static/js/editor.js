@@ -12,7 +12,32 @@
     tabId = Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
     sessionStorage.setItem("journey:tab", tabId);
   }
-  var storageKey = "journey:annotation:" + form.dataset.annotation + ":" + tabId;
+  var copyPrefix = "journey:annotation:" + form.dataset.annotation;
+  var storageKey = copyPrefix + ":" + tabId;
+  // A live tab stamps the time every few seconds, so that a copy whose tab is gone (closed
+  // before its save landed) can be told from one whose tab is still open.
+  var ALIVE = "journey:tab-alive:";
+  function beat() { try { localStorage.setItem(ALIVE + tabId, String(Date.now())); } catch (e) { /* full */ } }
+  beat();
+  setInterval(beat, 5000);
+  window.addEventListener("pagehide", function () { localStorage.removeItem(ALIVE + tabId); });
+
+  // The copy left by a closed tab (or by the one shared key of earlier versions) is taken over
+  // by the next tab that opens the annotation, so that its text is offered, not lost.
+  function takeOverOrphan() {
+    for (var i = 0; i < localStorage.length; i++) {
+      var key = localStorage.key(i);
+      if (key !== copyPrefix && key.indexOf(copyPrefix + ":") !== 0) continue;
+      var owner = key.slice(copyPrefix.length + 1);
+      if (key === storageKey || Date.now() - Number(localStorage.getItem(ALIVE + owner) || 0) < 15000) continue;
+      var copy = localStorage.getItem(key);
+      localStorage.removeItem(key);
+      localStorage.removeItem(ALIVE + owner);
+      try { localStorage.setItem(storageKey, copy); } catch (e) { /* full */ }
+      return true;
+    }
+    return false;
+  }
   var edits = 0;          // bumps on every change
   var activeSeconds = 0;  // seconds of work not yet reported to the server
   var lastInput = Date.now();
@@ -271,6 +296,7 @@
   // A local copy that the server never acknowledged (crash, reload, lost connection) is
   // sent back as a save based on the version it was made from: it lands, or it conflicts.
   var stored = null;
+  var orphan = !localStorage.getItem(storageKey) && takeOverOrphan();
   try { stored = JSON.parse(localStorage.getItem(storageKey) || "null"); } catch (e) { stored = null; }
   if (stored && stored.entries && content(stored.entries) !== content(formEntries())) {
     var carrier = document.createElement("form");
@@ -285,7 +311,7 @@
         carrier.appendChild(input);
       });
     document.body.appendChild(carrier);
-    setStatus("Restoring unsaved work from this browser…", "saving");
+    setStatus(orphan ? "Restoring unsaved work left by a closed tab…" : "Restoring unsaved work from this browser…", "saving");
     htmx.ajax("POST", form.dataset.stepsUrl, { source: carrier, target: "#editor-body" }).then(function () {
       carrier.remove();
     });

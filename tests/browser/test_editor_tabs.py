@@ -49,3 +49,9 @@ def test_each_tab_keeps_its_own_copy_and_the_conflict_marks_what_differs(
     page.locator("#conflict", has_text="changed elsewhere").wait_for()
     assert "then check." in page.locator("#conflict .conflict-mine").inner_text()
     assert Annotation.objects.get().steps[0]["text"] == "Try $x=4$ first, it doubles to 8."
+
+    # Once the stale tab is closed, its unsaved text is offered to the next tab, not lost.
+    page.close()
+    other.reload()
+    other.locator("#conflict", has_text="changed elsewhere").wait_for()
+    assert "then check." in other.locator("#conflict .conflict-mine").inner_text()
