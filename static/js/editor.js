@@ -267,9 +267,11 @@
     if (event.detail.elt.id !== "submit-annotation") return;
     var broken = [];
     steps().forEach(function (step, index) {
-      var text = step.querySelector("textarea[name=text]").value;
-      window.journeyMath.brokenFormulas(text).forEach(function (formula) {
-        broken.push("Step " + (index + 1) + ": " + formula);
+      [["text", ""], ["notes", " (notes)"]].forEach(function (field) {
+        var text = step.querySelector("textarea[name=" + field[0] + "]").value;
+        window.journeyMath.brokenFormulas(text).forEach(function (formula) {
+          broken.push("Step " + (index + 1) + field[1] + ": " + formula);
+        });
       });
     });
     var signature = broken.join("\n");
