@@ -35,7 +35,7 @@ api_urlpatterns = [
     path("review-queue/", curation_api.ReviewQueueView.as_view(), name="review-queue"),
     path("traces/<int:pk>/review/", curation_api.TraceReviewView.as_view(), name="trace-review"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     path("", include(router.urls)),
 ]
 
