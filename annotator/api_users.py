@@ -1,12 +1,11 @@
 """Admin-only API: users and their role."""
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers, viewsets
 
-from .accounts import user_create_or_update
+from .accounts import user_create_or_update, user_update
 from .roles import HasRole, Role, user_roles
 
 
@@ -41,17 +40,9 @@ class UserSerializer(serializers.ModelSerializer):
                                      password=validated["password"])  # fmt: skip
 
     def update(self, user, validated):
-        if "role" in validated:
-            role = Role(validated["role"])
-            user.groups.set([Group.objects.get_or_create(name=role)[0]])
-            user.is_staff = user.is_superuser = role == Role.ADMIN
-        if "password" in validated:
-            user.set_password(validated["password"])
-        if "is_active" in validated:
-            user.is_active = validated["is_active"]
-        user.save()
-        user._journey_roles = None  # recompute the cached roles
-        return user
+        role = Role(validated["role"]) if "role" in validated else None
+        return user_update(user=user, role=role, password=validated.get("password"),
+                           is_active=validated.get("is_active"))  # fmt: skip
 
 
 class UserViewSet(viewsets.ModelViewSet):

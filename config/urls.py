@@ -35,7 +35,7 @@ api_urlpatterns = [
     path("review-queue/", curation_api.ReviewQueueView.as_view(), name="review-queue"),
     path("traces/<int:pk>/review/", curation_api.TraceReviewView.as_view(), name="trace-review"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     path("", include(router.urls)),
 ]
 
@@ -58,6 +58,7 @@ urlpatterns = [
     path("review/<int:trace_id>/", curation_views.review, name="review-trace"),
     path("review/<int:trace_id>/decide/", curation_views.decide, name="review-decide"),
     path("review/<int:trace_id>/best/", curation_views.pick_best, name="review-best"),
+    path("review/decisions/<int:decision_id>/undo/", curation_views.undo, name="review-undo"),
     path("exports/", curation_views.exports, name="exports"),
     path(
         "exports/<int:export_id>/download/", curation_views.export_download, name="export-download"

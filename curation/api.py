@@ -1,7 +1,9 @@
 from datetime import UTC, datetime, time
 
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -83,7 +85,7 @@ class ReviewQueueView(generics.ListAPIView):
 
 
 class ReviewSerializer(serializers.Serializer):
-    decision = serializers.ChoiceField(choices=Decision.values)
+    decision = serializers.ChoiceField(choices=[d for d in Decision.values if d != Decision.UNDO])
     reason = serializers.ChoiceField(choices=[r for r in Reason.values if r], required=False,
                                      help_text="Required for reject.")  # fmt: skip
     comment = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
@@ -115,10 +117,7 @@ class TraceReviewView(APIView):
 
     @extend_schema(request=ReviewSerializer, responses={201: DecisionSerializer})
     def post(self, request, pk: int):
-        from expansion.models import Trace
-
-        if not Trace.objects.filter(pk=pk).exists():
-            return Response({"detail": "No such trace."}, status=status.HTTP_404_NOT_FOUND)
+        get_object_or_404(Trace.objects.only("pk"), pk=pk)
         data = ReviewSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -130,7 +129,8 @@ class TraceReviewView(APIView):
                 edited_solution=values.get("edited_solution", ""),
                 prompt=values.get("prompt_version"), endpoint=values.get("endpoint"),
             )  # fmt: skip
+        except services.OwnAnnotation as exc:
+            raise PermissionDenied(str(exc)) from exc
         except services.ReviewRefused as exc:
-            code = status.HTTP_403_FORBIDDEN if "own annotation" in str(exc) else 400
-            return Response({"detail": str(exc)}, status=code)
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(DecisionSerializer(decision).data, status=status.HTTP_201_CREATED)

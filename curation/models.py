@@ -9,6 +9,7 @@ class Decision(models.TextChoices):
     REJECT = "reject"
     RETURN = "return", "Return to the annotator"
     REEXPAND = "reexpand", "Re-expand"
+    UNDO = "undo", "Undo"
 
 
 class Reason(models.TextChoices):
@@ -75,6 +76,10 @@ class ReviewDecision(models.Model):
     solution_before = models.TextField(blank=True)
     thought_after = models.TextField(blank=True)
     solution_after = models.TextField(blank=True)
+    undoes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="undone_by",
+        help_text="For an undo: the decision it takes back (each at most once).",
+    )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,5 +1,6 @@
-"""Review decisions: claims on traces, approve / edit / reject / return / re-expand."""
+"""Review decisions: claims on traces, approve / edit / reject / return / re-expand, undo."""
 
+from contextlib import suppress
 from datetime import timedelta
 
 from django.conf import settings
@@ -15,15 +16,24 @@ from .models import Decision, Reason, ReviewDecision, TraceReview
 from .selectors import review_queue
 
 CLAIM_MINUTES = 30
+# The review page offers an undo this long after an approval or a rejection; the server
+# accepts it a little longer, so that a click at the last moment over a slow network counts.
+UNDO_SECONDS = 5
+UNDO_ACCEPTED = timedelta(seconds=UNDO_SECONDS + 25)
+UNDOABLE = (Decision.APPROVE, Decision.REJECT)
 
 
 class ReviewRefused(Exception):
     """The decision breaks a rule; the message says which."""
 
 
+class OwnAnnotation(ReviewRefused):
+    """Nobody reviews a trace of their own annotation: a refusal of who asks, not of what."""
+
+
 def _check_reviewer(trace: Trace, reviewer) -> None:
     if trace.annotation.annotator_id == reviewer.pk:
-        raise ReviewRefused("You cannot review a trace of your own annotation.")
+        raise OwnAnnotation("You cannot review a trace of your own annotation.")
     if trace.status != Trace.Status.SUCCEEDED:
         raise ReviewRefused("Only a succeeded trace can be reviewed.")
 
@@ -67,6 +77,11 @@ def review_next(*, reviewer, **filters) -> Trace | None:
     return claim_first(review_queue(reviewer=reviewer, unclaimed_only=True, **filters), take)
 
 
+def _lines(text: str) -> str:
+    """One line ending: browsers send a textarea's lines ending in CRLF whatever they held."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 @transaction.atomic
 def review_decide(
     *,
@@ -83,7 +98,7 @@ def review_decide(
     """Record one decision and apply its effect. Decisions are never changed afterwards."""
     trace = Trace.objects.select_related("annotation").get(pk=trace_id)
     _check_reviewer(trace, reviewer)
-    if decision not in Decision.values:
+    if decision not in Decision.values or decision == Decision.UNDO:
         raise ReviewRefused(f"Unknown decision {decision!r}.")
     if reason and reason not in Reason.values:
         raise ReviewRefused(f"Unknown reason {reason!r}.")
@@ -91,6 +106,7 @@ def review_decide(
         raise ReviewRefused("Rejecting needs a reason code.")
     if decision == Decision.RETURN and not comment.strip():
         raise ReviewRefused("Returning needs a comment for the annotator.")
+    edited_thought, edited_solution = _lines(edited_thought), _lines(edited_solution)
     if (edited_thought or edited_solution) and decision != Decision.APPROVE:
         raise ReviewRefused("Edits go with an approval (edit, then approve).")
     review = _claim(trace, reviewer)
@@ -99,7 +115,7 @@ def review_decide(
     if (
         decision == Decision.APPROVE
         and ReviewDecision.objects.filter(
-            trace=trace, reviewer=reviewer, decision=Decision.APPROVE
+            trace=trace, reviewer=reviewer, decision=Decision.APPROVE, undone_by__isnull=True
         ).exists()
     ):
         raise ReviewRefused("You already approved this trace; it needs another reviewer.")
@@ -111,9 +127,9 @@ def review_decide(
     )  # fmt: skip
     now = timezone.now()
     if decision == Decision.APPROVE:
-        if edited_thought and edited_thought != before_thought:
+        if edited_thought and edited_thought != _lines(before_thought):
             review.edited_thought = record.thought_after = edited_thought
-        if edited_solution and edited_solution != before_solution:
+        if edited_solution and edited_solution != _lines(before_solution):
             review.edited_solution = record.solution_after = edited_solution
         review.approvals += 1
         if review.approvals >= settings.REVIEW_APPROVALS_REQUIRED:
@@ -134,6 +150,55 @@ def review_decide(
     review.save()
     record.save()
     return record
+
+
+@transaction.atomic
+def review_undo(*, decision_id: int, reviewer) -> ReviewDecision:
+    """Take back one's own approval or rejection within moments of making it.
+
+    The undo is a decision of its own (the history keeps both); it puts the trace's review
+    back as it was before the decision: pending, with that approval and its edit withdrawn.
+    """
+    try:
+        undone = ReviewDecision.objects.select_related("trace").get(pk=decision_id)
+    except ReviewDecision.DoesNotExist as exc:
+        raise ReviewRefused("No such decision.") from exc
+    trace = undone.trace
+    review = TraceReview.objects.select_for_update().get(trace=trace)
+    latest = ReviewDecision.objects.filter(trace=trace).order_by("-created_at", "-pk").first()
+    if undone.reviewer_id != reviewer.pk:
+        raise ReviewRefused("Only the reviewer who made a decision can undo it.")
+    if undone.decision not in UNDOABLE:
+        raise ReviewRefused(f"A decision to {undone.decision} cannot be undone.")
+    if latest != undone:
+        raise ReviewRefused("Another decision followed this one; it can no longer be undone.")
+    if undone.created_at < timezone.now() - UNDO_ACCEPTED:
+        raise ReviewRefused("Too late to undo this decision.")
+
+    record = ReviewDecision(
+        trace=trace, reviewer=reviewer, decision=Decision.UNDO, undoes=undone,
+        thought_before=review.thought, solution_before=review.solution,
+    )  # fmt: skip
+    if undone.decision == Decision.APPROVE:
+        review.approvals = max(review.approvals - 1, 0)
+        # Before the decision the text was its thought_before: an edit of the trace's own text
+        # or that text itself (then no edit is kept).
+        if undone.thought_after:
+            review.edited_thought = _unless_original(undone.thought_before, trace.thought)
+            record.thought_after = review.thought
+        if undone.solution_after:
+            review.edited_solution = _unless_original(undone.solution_before, trace.solution)
+            record.solution_after = review.solution
+    review.status, review.decided_at = TraceReview.Status.PENDING, None
+    review.save()
+    record.save()
+    with suppress(ReviewRefused):  # back to the reviewer who is looking at it, unless taken
+        _claim(trace, reviewer)
+    return record
+
+
+def _unless_original(text: str, original: str) -> str:
+    return "" if text == original else text
 
 
 @transaction.atomic

@@ -2,15 +2,17 @@ from django.contrib import messages
 from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 from rest_framework.exceptions import ValidationError
 
 from annotator.roles import Role, role_required
 from expansion.models import LLMEndpoint, PromptVersion, Trace
 
 from . import presentation, services
-from .api import queue_filters
-from .models import Reason, TraceReview
+from .api import ReviewSerializer, queue_filters
+from .models import Reason, ReviewDecision, TraceReview
 from .selectors import COUNTS_SECONDS, QueuePaginator, queue_counts, review_queue
 
 PER_PAGE = 25
@@ -80,7 +82,10 @@ def _trace(trace_id: int) -> Trace:
 @role_required(Role.REVIEWER, Role.ADMIN)
 def review(request, trace_id: int):
     """The review page; opening it claims the trace for this reviewer."""
-    trace = _trace(trace_id)
+    return _review_page(request, _trace(trace_id))
+
+
+def _review_page(request, trace: Trace, status: int = 200):
     claim_error = ""
     try:
         review_state = services.review_claim(trace_id=trace.pk, reviewer=request.user)
@@ -89,7 +94,7 @@ def review(request, trace_id: int):
         review_state = TraceReview.objects.filter(trace=trace).first()
     thought = review_state.thought if review_state else trace.thought
     solution = review_state.solution if review_state else trace.solution
-    decisions = list(trace.decisions.select_related("reviewer"))
+    decisions = list(trace.decisions.select_related("reviewer", "undoes"))
     for decision in decisions:
         if decision.edited:
             decision.diff = presentation.text_diff(
@@ -112,29 +117,71 @@ def review(request, trace_id: int):
         "endpoints": LLMEndpoint.objects.filter(is_active=True),
         "siblings": siblings, "decidable": not claim_error and (
             review_state is None or review_state.status == TraceReview.Status.PENDING),
-    })  # fmt: skip
+    }, status=status)  # fmt: skip
+
+
+def _form_errors(errors: dict) -> str:
+    """A serializer's errors as one sentence a reviewer can act on."""
+    return " ".join(
+        f"{field.replace('_', ' ').capitalize()}: {' '.join(map(str, messages_))}"
+        for field, messages_ in errors.items()
+    )
+
+
+def _refused(request, trace: Trace, message: str):
+    """A 400 that says why: in the decision bar for htmx, else the review page with a message."""
+    if request.htmx:
+        response = render(request, "curation/_decision_message.html", {"message": message},
+                          status=400)  # fmt: skip
+        return reswap(retarget(response, "#decision-messages"), "innerHTML")
+    messages.error(request, message)
+    return _review_page(request, trace, status=400)
 
 
 @require_POST
 @role_required(Role.REVIEWER, Role.ADMIN)
 def decide(request, trace_id: int):
+    """Record a decision. From the page's htmx bar an approval or rejection stays undoable for
+    a few seconds (the bar says so, then the next trace opens); otherwise the next trace opens."""
     trace = _trace(trace_id)
-    post = request.POST
-    prompt = PromptVersion.objects.filter(pk=post.get("prompt_version") or 0).first()
-    endpoint = LLMEndpoint.objects.filter(pk=post.get("endpoint") or 0, is_active=True).first()
+    form = ReviewSerializer(data={key: value for key, value in request.POST.items() if value})
+    if not form.is_valid():
+        return _refused(request, trace, _form_errors(form.errors))
+    values = form.validated_data
     try:
-        services.review_decide(
-            trace_id=trace.pk, reviewer=request.user, decision=post.get("decision", ""),
-            reason=post.get("reason", ""), comment=post.get("comment", ""),
-            edited_thought=post.get("edited_thought", ""),
-            edited_solution=post.get("edited_solution", ""), prompt=prompt, endpoint=endpoint,
+        record = services.review_decide(
+            trace_id=trace.pk, reviewer=request.user, decision=values["decision"],
+            reason=values.get("reason", ""), comment=values.get("comment", ""),
+            edited_thought=values.get("edited_thought", ""),
+            edited_solution=values.get("edited_solution", ""),
+            prompt=values.get("prompt_version"), endpoint=values.get("endpoint"),
         )  # fmt: skip
     except services.ReviewRefused as exc:
-        messages.error(request, str(exc))
-        return redirect("review-trace", trace.pk)
-    messages.success(request, f"Trace #{trace.pk}: {post.get('decision')} recorded.")
+        return _refused(request, trace, str(exc))
+    if request.htmx and record.decision in services.UNDOABLE:
+        return render(request, "curation/_decision_done.html", {
+            "record": record, "undo_seconds": services.UNDO_SECONDS})  # fmt: skip
+    messages.success(request, f"Trace #{trace.pk}: {record.decision} recorded.")
     following = services.review_next(reviewer=request.user)
-    return redirect("review-trace", following.pk) if following else redirect("review-queue")
+    target = reverse("review-trace", args=[following.pk]) if following else reverse("review-queue")
+    return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
+
+
+@require_POST
+@role_required(Role.REVIEWER, Role.ADMIN)
+def undo(request, decision_id: int):
+    """Take back one's approval or rejection; the trace's page opens again, awaiting review."""
+    record = ReviewDecision.objects.filter(pk=decision_id).first()
+    if record is None:
+        raise Http404("No such decision.")
+    trace = _trace(record.trace_id)
+    try:
+        services.review_undo(decision_id=record.pk, reviewer=request.user)
+    except services.ReviewRefused as exc:
+        return _refused(request, trace, str(exc))
+    messages.success(request, f"Trace #{trace.pk}: your {record.decision} was undone.")
+    target = reverse("review-trace", args=[trace.pk])
+    return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
 
 
 @require_POST

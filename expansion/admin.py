@@ -1,7 +1,9 @@
+from django import forms
 from django.contrib import admin, messages
 
+from .endpoints import endpoint_save
 from .models import LLMEndpoint, PromptVersion, Trace
-from .prompts import prompt_version_create
+from .prompts import prompt_version_create, prompt_version_edit
 
 
 @admin.register(LLMEndpoint)
@@ -10,34 +12,73 @@ class LLMEndpointAdmin(admin.ModelAdmin):
                     "is_default"]  # fmt: skip
     list_filter = ["is_active", "is_simulated", "is_default"]
 
+    def save_model(self, request, obj, form, change):
+        endpoint_save(endpoint=obj)
+
+
+class PromptVersionForm(forms.ModelForm):
+    make_active = forms.BooleanField(
+        required=False,
+        initial=False,
+        label="Make this version active",
+        help_text="New submissions are expanded with the active version. Left unticked, "
+        "saving does not change which version is active.",
+    )
+
+    class Meta:
+        model = PromptVersion
+        fields = ["name", *PromptVersion.CONTENT_FIELDS]  # is_active: only with make_active
+
 
 @admin.register(PromptVersion)
 class PromptVersionAdmin(admin.ModelAdmin):
-    """Saving a version that traces already used creates a new version instead."""
+    """Saving a version that traces already used creates a new version instead; which
+    version is active changes only when the admin ticks "Make this version active"."""
 
-    list_display = ["__str__", "is_active", "target_tokens_min", "target_tokens_max", "created_at"]
-    readonly_fields = ["version", "content_hash", "created_at"]
+    form = PromptVersionForm
+    list_display = ["__str__", "active_in_list", "target_tokens_min", "target_tokens_max",
+                    "created_at"]  # fmt: skip
+    readonly_fields = ["version", "active", "content_hash", "created_at"]
     list_filter = ["name", "is_active"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # A version belongs to its prompt: an edit is a version of the same name.
+        return [*self.readonly_fields, "name"] if obj else self.readonly_fields
+
+    @admin.display(description="Active", ordering="is_active")
+    def active_in_list(self, obj) -> str:
+        return "Active: new submissions use it" if obj.is_active else ""
+
+    @admin.display(description="Active")
+    def active(self, obj) -> str:
+        if obj.pk and obj.is_active:
+            return "Active: new submissions are expanded with this version."
+        active = PromptVersion.objects.filter(is_active=True).first()
+        return f"Not active. The active version is {active}." if active else "Not active."
+
     def save_model(self, request, obj, form, change):
-        if change and obj.traces.exists():
-            fields = {name: getattr(obj, name) for name in PromptVersion.CONTENT_FIELDS}
-            new = prompt_version_create(name=obj.name, is_active=obj.is_active, **fields)
-            PromptVersion.objects.filter(pk=obj.pk).update(
-                is_active=False if new.is_active else obj.is_active
-            )
-            self.message_user(
-                request, f"{obj} has traces, so your edit was saved as {new}.", messages.INFO
-            )
-            obj.pk, obj.version = new.pk, new.version
+        activate = form.cleaned_data.get("make_active", False)
+        fields = {name: getattr(obj, name) for name in PromptVersion.CONTENT_FIELDS}
+        if change:
+            saved = prompt_version_edit(prompt_id=obj.pk, activate=activate, **fields)
         else:
-            if not obj.version:
-                latest = PromptVersion.objects.filter(name=obj.name).order_by("-version").first()
-                obj.version = latest.version + 1 if latest else 1
-            obj.content_hash = obj.compute_hash()
-            super().save_model(request, obj, form, change)
-        if obj.is_active:
-            PromptVersion.objects.exclude(pk=obj.pk).update(is_active=False)
+            saved = prompt_version_create(name=obj.name, activate=activate, **fields)
+        if saved.pk != obj.pk and change:
+            self.message_user(
+                request, f"{obj} has traces, so your edit was saved as {saved}.", messages.INFO
+            )
+        saved.refresh_from_db()
+        if not saved.is_active:
+            active = PromptVersion.objects.filter(is_active=True).first()
+            self.message_user(
+                request,
+                f"{saved} is not the active version; new submissions still use "
+                f"{active or 'the default wording'}.",
+                messages.WARNING,
+            )
+        obj.pk, obj.version, obj.is_active = saved.pk, saved.version, saved.is_active
+        obj.content_hash, obj.created_at = saved.content_hash, saved.created_at
+        obj._state.adding = False
 
 
 @admin.register(Trace)

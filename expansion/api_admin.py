@@ -4,6 +4,7 @@ from rest_framework import mixins, serializers, viewsets
 
 from annotator.roles import HasRole, Role
 
+from .endpoints import endpoint_save
 from .models import LLMEndpoint, PromptVersion
 from .prompts import prompt_problems, prompt_version_create
 
@@ -16,7 +17,7 @@ class LLMEndpointSerializer(serializers.ModelSerializer):
                   "price_input_per_million", "price_output_per_million", "timeout_seconds",
                   "is_simulated", "is_active", "is_default", "created_at"]  # fmt: skip
         read_only_fields = ["id", "created_at"]
-        # Marking an endpoint the default unmarks the other one (LLMEndpoint.save).
+        # Marking an endpoint the default unmarks the other one (endpoint_save).
         extra_kwargs = {"is_default": {"validators": []}}
 
 
@@ -28,6 +29,15 @@ class LLMEndpointViewSet(viewsets.ModelViewSet):
     queryset = LLMEndpoint.objects.order_by("name")
     http_method_names = ["get", "post", "patch", "head", "options"]
 
+    def perform_create(self, serializer):
+        serializer.instance = endpoint_save(endpoint=LLMEndpoint(**serializer.validated_data))
+
+    def perform_update(self, serializer):
+        endpoint = serializer.instance
+        for field, value in serializer.validated_data.items():
+            setattr(endpoint, field, value)
+        endpoint_save(endpoint=endpoint)
+
 
 class PromptVersionSerializer(serializers.ModelSerializer):
     class Meta:
@@ -36,6 +46,8 @@ class PromptVersionSerializer(serializers.ModelSerializer):
                   "explorer_perspective", "invariants", "target_tokens_min", "target_tokens_max",
                   "content_hash", "is_active", "created_at"]  # fmt: skip
         read_only_fields = ["id", "version", "content_hash", "created_at"]
+        # Activating a version deactivates the other one (prompt_activate).
+        extra_kwargs = {"is_active": {"validators": []}}
 
     def validate(self, data):
         problems = prompt_problems(**{field: data.get(field, "") for field in
@@ -49,7 +61,8 @@ class PromptVersionViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
     viewsets.GenericViewSet,
 ):  # fmt: skip
-    """Prompt versions are immutable: posting creates the next version of that name."""
+    """Prompt versions are immutable: posting creates the next version of that name, which
+    becomes the active one (and the only one) with ``is_active: true``."""
 
     serializer_class = PromptVersionSerializer
     permission_classes = [HasRole(Role.ADMIN)]
@@ -57,8 +70,5 @@ class PromptVersionViewSet(
 
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
-        active = data.pop("is_active", False)
-        prompt = prompt_version_create(is_active=active, **data)
-        if active:
-            PromptVersion.objects.exclude(pk=prompt.pk).update(is_active=False)
-        serializer.instance = prompt
+        activate = data.pop("is_active", False)
+        serializer.instance = prompt_version_create(activate=activate, **data)

@@ -98,9 +98,12 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
         return None
 
 
+# What the SDK and httpx raise for a failed call; anything else (a cancelled job's progress
+# callback, a bug) passes through complete() unchanged.
+CALL_FAILURES = (openai.APIConnectionError, openai.APIStatusError, httpx.HTTPError)
+
+
 def _classify(exc: Exception) -> LLMError:
-    if isinstance(exc, LLMError):
-        return exc
     if isinstance(exc, openai.RateLimitError):
         return LLMError("rate_limited", f"The endpoint answered 429: {exc.message}",
                         retryable=True, retry_after=_retry_after(exc))  # fmt: skip
@@ -119,9 +122,7 @@ def _classify(exc: Exception) -> LLMError:
             f"The endpoint rejected the request ({exc.status_code}): {exc.message}",
             retryable=False,
         )
-    if isinstance(exc, httpx.HTTPError):
-        return LLMError("server_error", f"The connection failed: {exc}", retryable=True)
-    raise exc
+    return LLMError("server_error", f"The connection failed: {exc}", retryable=True)
 
 
 def _extra(obj, name: str) -> str:
@@ -171,7 +172,7 @@ def complete(
                         finish_reason = choice.finish_reason
                 if on_progress:
                     on_progress("".join(content), "".join(reasoning))
-    except Exception as exc:  # noqa: BLE001 - every failure is classified or re-raised
+    except CALL_FAILURES as exc:
         raise _classify(exc) from exc
     if not finish_reason:
         raise LLMError("invalid_output", "The stream ended before the answer was complete.",

@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import MinValueValidator, RegexValidator
-from django.db import models, transaction
+from django.db import models
 
 from annotator.models import Annotation
 
@@ -68,22 +68,9 @@ class LLMEndpoint(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.model}{', simulated' if self.is_simulated else ''})"
 
-    def save(self, *args, **kwargs):
-        with transaction.atomic():
-            if self.is_default:
-                LLMEndpoint.objects.filter(is_default=True).exclude(pk=self.pk).update(
-                    is_default=False
-                )
-            super().save(*args, **kwargs)
-
-    @classmethod
-    def marked_default(cls) -> models.QuerySet:
-        """The endpoint an admin marked to expand submissions, if it is active (at most one)."""
-        return cls.objects.filter(is_default=True, is_active=True)
-
     def validate_constraints(self, exclude=None):
-        # Marking this endpoint the default is allowed while another one is: save() unmarks
-        # the other. The database constraint still refuses two defaults at once.
+        # Marking this endpoint the default is allowed while another one is: endpoint_save
+        # unmarks the other. The database constraint still refuses two defaults at once.
         super().validate_constraints(exclude={*(exclude or ()), "is_default"})
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
@@ -99,7 +86,7 @@ class PromptVersion(models.Model):
 
     The three instruction components are separate fields so that a team can switch each
     off (leave it empty) and compare. Versions that have been used are never changed:
-    editing one in the admin saves a new version.
+    editing one saves a new version (prompt_version_edit).
     """
 
     name = models.CharField(max_length=100, default="journey")
@@ -120,7 +107,10 @@ class PromptVersion(models.Model):
     class Meta:
         ordering = ["name", "-version"]
         constraints = [
-            models.UniqueConstraint(fields=["name", "version"], name="prompt_name_version_uniq")
+            models.UniqueConstraint(fields=["name", "version"], name="prompt_name_version_uniq"),
+            models.UniqueConstraint(
+                fields=["is_active"], condition=models.Q(is_active=True), name="one_active_prompt"
+            ),
         ]
 
     def __str__(self) -> str:

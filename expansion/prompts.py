@@ -90,23 +90,54 @@ def prompt_problems(*, system: str, invariants: str, target_tokens_min: int,
     return problems
 
 
-def prompt_version_create(*, name: str = "journey", **fields) -> PromptVersion:
-    """A new version of prompt ``name`` (versions are never edited once used)."""
+@transaction.atomic
+def prompt_version_create(*, name: str = "journey", activate: bool = False,
+                          **fields) -> PromptVersion:  # fmt: skip
+    """A new version of prompt ``name`` (versions are never edited once used); it becomes
+    the active one only when ``activate`` says so."""
     latest = PromptVersion.objects.filter(name=name).order_by("-version").first()
     prompt = PromptVersion(name=name, version=(latest.version + 1) if latest else 1, **fields)
     prompt.content_hash = prompt.compute_hash()
     prompt.save()
-    return prompt
+    return prompt_activate(prompt_id=prompt.pk) if activate else prompt
+
+
+@transaction.atomic
+def prompt_version_edit(*, prompt_id: int, activate: bool = False, **fields) -> PromptVersion:
+    """Change a version's content: in place while no trace used it, else as a new version
+    (what a trace was expanded with stays as it was). Which version is active changes only
+    when ``activate`` says so. Returns the version that holds the edit."""
+    prompt = PromptVersion.objects.select_for_update().get(pk=prompt_id)
+    if prompt.traces.exists():
+        content = {field: getattr(prompt, field) for field in PromptVersion.CONTENT_FIELDS}
+        return prompt_version_create(name=prompt.name, activate=activate,
+                                     **{**content, **fields})  # fmt: skip
+    for field, value in fields.items():
+        setattr(prompt, field, value)
+    prompt.content_hash = prompt.compute_hash()
+    prompt.save()
+    return prompt_activate(prompt_id=prompt.pk) if activate else prompt
+
+
+@transaction.atomic
+def prompt_activate(*, prompt_id: int) -> PromptVersion:
+    """Make this version the one new submissions use, and no other (one_active_prompt)."""
+    # Lock every version first, so that two activations at once take turns (a handful of
+    # rows); then unset the old before setting the new, as the constraint checks each row.
+    list(PromptVersion.objects.select_for_update().order_by("pk").values_list("pk", flat=True))
+    PromptVersion.objects.filter(is_active=True).exclude(pk=prompt_id).update(is_active=False)
+    PromptVersion.objects.filter(pk=prompt_id).update(is_active=True)
+    return PromptVersion.objects.get(pk=prompt_id)
 
 
 @transaction.atomic
 def prompt_active() -> PromptVersion:
     """The active prompt version; the default wording becomes version 1 on first use."""
-    active = PromptVersion.objects.filter(is_active=True).order_by("-created_at").first()
+    active = PromptVersion.objects.filter(is_active=True).first()
     if active:
         return active
     fields = {k: v for k, v in DEFAULT_PROMPT.items() if k != "name"}
-    return prompt_version_create(name=DEFAULT_PROMPT["name"], is_active=True, **fields)
+    return prompt_version_create(name=DEFAULT_PROMPT["name"], activate=True, **fields)
 
 
 def _record_text(problem_statement: str, record: dict) -> str:

@@ -32,6 +32,7 @@ MATRIX = {
     "/review/{t}/": (302, 403, 200, 200),
     "/review/{t}/best/": (302, 405, 405, 405),
     "/review/{t}/decide/": (302, 405, 405, 405),
+    "/review/decisions/{t}/undo/": (302, 405, 405, 405),
     "/review/next/": (302, 405, 405, 405),
     "/exports/": (302, 403, 403, 200),
     "/exports/{e}/download/": (302, 403, 403, 200),

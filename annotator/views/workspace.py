@@ -83,8 +83,15 @@ def _conflict_response(request, exc: services.VersionConflict, mine: dict) -> Ht
         {"current": exc.current, "mine": mine, "kinds": STEP_KINDS},
         status=409,
     )
-    response["HX-Retarget"] = "#conflict"
-    response["HX-Reswap"] = "innerHTML"
+    return _addressed(response, target="#conflict")
+
+
+def _addressed(response: HttpResponse, *, target: str = "", swap: str = "innerHTML"):
+    """Say where an error answer goes on the page: base.html's script then keeps it there,
+    also under DEBUG, where django-htmx would otherwise show it as a whole new page."""
+    if target:
+        response["HX-Retarget"] = target
+    response["HX-Reswap"] = swap
     return response
 
 
@@ -145,7 +152,9 @@ def _save_posted(request, annotation, change: Callable[[list], int | None] = lam
     except (StepsInvalid, services.AnnotationLocked) as exc:
         errors = exc.messages if isinstance(exc, StepsInvalid) else [str(exc)]
         context = {"annotation": annotation, "errors": errors}
-        return annotation, None, render(request, "annotator/_save_status.html", context, status=400)
+        response = render(request, "annotator/_save_status.html", context, status=400)
+        # Only the save status changes (out of band): the steps on screen stay as typed.
+        return annotation, None, _addressed(response, swap="none")
 
 
 def _step_change(op: str, index: str) -> Callable[[list], int | None]:
@@ -205,9 +214,10 @@ def submit(request, annotation_id: int):
             request, exc, {"steps": steps, "final_answer": request.POST.get("final_answer", "")}
         )
     except (StepsInvalid, services.SubmissionInvalid) as exc:
-        return _editor_errors(request, annotation, steps, exc.messages)
+        saved = isinstance(exc, services.SubmissionInvalid)
+        return _editor_errors(request, annotation, steps, exc.messages, saved=saved)
     except services.AnswerMismatch as exc:
-        return _editor_errors(request, annotation, steps, [str(exc)], ask_confirm=True)
+        return _editor_errors(request, annotation, steps, [str(exc)], saved=True, ask_confirm=True)
     except services.AnnotationLocked as exc:
         return _editor_errors(request, annotation, steps, [str(exc)])
     messages.success(request, "Submitted. Thank you: it goes to expansion and review now.")
@@ -218,13 +228,14 @@ def submit(request, annotation_id: int):
     return redirect("home")
 
 
-def _editor_errors(request, annotation, steps, errors, ask_confirm=False):
+def _editor_errors(request, annotation, steps, errors, saved=False, ask_confirm=False):
     context = _editor_context(
         annotation, steps=steps, final_answer=request.POST.get("final_answer"),
-        submit_errors=errors, ask_confirm=ask_confirm,
+        submit_errors=errors, ask_confirm=ask_confirm, errors=None if saved else errors,
     )  # fmt: skip
     if request.htmx:
-        return render(request, "annotator/_editor_body.html", context, status=400)
+        response = render(request, "annotator/_submit_messages.html", context, status=400)
+        return _addressed(response, target="#submit-messages")
     return render(request, "annotator/editor.html", context, status=400)
 
 

@@ -325,13 +325,14 @@ def annotators() -> list[dict]:
 def _agreement() -> dict[int, tuple[int, int]]:
     """Per reviewer: (pairs, agreed) with each other reviewer who decided the same trace.
 
-    Each reviewer's last approve or reject on a trace is their verdict on it.
+    Each reviewer's last approve or reject on a trace, unless undone, is their verdict on it.
     """
     table = ReviewDecision._meta.db_table
     sql = f"""
         WITH verdict AS (
             SELECT trace_id, reviewer_id, decision FROM {table} WHERE id IN (
-                SELECT MAX(id) FROM {table} WHERE decision IN (%s, %s)
+                SELECT MAX(id) FROM {table} WHERE decision IN (%s, %s) AND id NOT IN (
+                    SELECT undoes_id FROM {table} WHERE undoes_id IS NOT NULL)
                 GROUP BY trace_id, reviewer_id))
         SELECT mine.reviewer_id, COUNT(*),
                SUM(CASE WHEN mine.decision = other.decision THEN 1 ELSE 0 END)

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import BooleanField, Q, QuerySet
+from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from expansion.models import Trace
@@ -184,7 +184,9 @@ def rows(traces: QuerySet[Trace]) -> Iterator[Row]:
 
 def approvers(trace_ids: list[int]) -> dict[int, list[int]]:
     """Who approved each of these traces, oldest decision first, in one query."""
-    decisions = ReviewDecision.objects.filter(decision=Decision.APPROVE)
+    # A subquery, not a join: the RawSQL below names trace_id unqualified.
+    undone = ReviewDecision.objects.filter(undoes=OuterRef("pk"))
+    decisions = ReviewDecision.objects.filter(~Exists(undone), decision=Decision.APPROVE)
     if connection.vendor == "postgresql":  # one array parameter: quicker than an IN of CHUNK
         among = RawSQL("trace_id = ANY(%s)", (trace_ids,), output_field=BooleanField())
         decisions = decisions.filter(among)

@@ -5,7 +5,39 @@
   var form = document.getElementById("editor");
   if (!form) return;
   var status = document.getElementById("save-status");
-  var storageKey = "journey:annotation:" + form.dataset.annotation;
+  // Each tab keeps its own unsaved copy: a tab id lives in sessionStorage (it survives a
+  // reload or a crash of that tab, not a new tab), the copy in localStorage under it.
+  var tabId = sessionStorage.getItem("journey:tab");
+  if (!tabId) {
+    tabId = Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
+    sessionStorage.setItem("journey:tab", tabId);
+  }
+  var copyPrefix = "journey:annotation:" + form.dataset.annotation;
+  var storageKey = copyPrefix + ":" + tabId;
+  // A live tab stamps the time every few seconds, so that a copy whose tab is gone (closed
+  // before its save landed) can be told from one whose tab is still open.
+  var ALIVE = "journey:tab-alive:";
+  function beat() { try { localStorage.setItem(ALIVE + tabId, String(Date.now())); } catch (e) { /* full */ } }
+  beat();
+  setInterval(beat, 5000);
+  window.addEventListener("pagehide", function () { localStorage.removeItem(ALIVE + tabId); });
+
+  // The copy left by a closed tab (or by the one shared key of earlier versions) is taken over
+  // by the next tab that opens the annotation, so that its text is offered, not lost.
+  function takeOverOrphan() {
+    for (var i = 0; i < localStorage.length; i++) {
+      var key = localStorage.key(i);
+      if (key !== copyPrefix && key.indexOf(copyPrefix + ":") !== 0) continue;
+      var owner = key.slice(copyPrefix.length + 1);
+      if (key === storageKey || Date.now() - Number(localStorage.getItem(ALIVE + owner) || 0) < 15000) continue;
+      var copy = localStorage.getItem(key);
+      localStorage.removeItem(key);
+      localStorage.removeItem(ALIVE + owner);
+      try { localStorage.setItem(storageKey, copy); } catch (e) { /* full */ }
+      return true;
+    }
+    return false;
+  }
   var edits = 0;          // bumps on every change
   var activeSeconds = 0;  // seconds of work not yet reported to the server
   var lastInput = Date.now();
@@ -145,9 +177,128 @@
     }
   });
 
+  // The conflict view marks the words each version has that the other lacks (steps pair by
+  // position; the final answers are the last of each side), then renders their math.
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target.id !== "conflict") return;
+    var box = event.detail.target;
+    var mine = Array.prototype.slice.call(box.querySelectorAll(".conflict-mine .diff-text"));
+    var saved = Array.prototype.slice.call(box.querySelectorAll(".conflict-saved .diff-text"));
+    var pairs = [[mine.pop(), saved.pop()]];
+    for (var i = 0; i < Math.max(mine.length, saved.length); i++) pairs.push([mine[i], saved[i]]);
+    pairs.forEach(function (pair) {
+      var parts = window.journeyWordDiff(pair[0] ? pair[0].textContent : "",
+                                         pair[1] ? pair[1].textContent : "");
+      if (pair[0]) showParts(pair[0], parts[0], "ins");
+      if (pair[1]) showParts(pair[1], parts[1], "del");
+    });
+    window.journeyMath.render(box);
+  });
+
+  function showParts(el, parts, tag) {
+    el.textContent = "";
+    var mark = null;
+    parts.forEach(function (part, i) {
+      var next = parts[i + 1];
+      if (part.changed || (mark && !/\S/.test(part.text) && next && next.changed)) {
+        if (!mark) mark = el.appendChild(document.createElement(tag));
+        mark.appendChild(document.createTextNode(part.text));
+      } else {
+        mark = null;
+        el.appendChild(document.createTextNode(part.text));
+      }
+    });
+    el.classList.add("markdown");
+  }
+
+  // Near a field's length limit the count shows (from 90%); a paste that does not fit is
+  // cut by the browser without a word, so the paste handler says how much was left out.
+  function showCount(field, cut) {
+    var note = field.nextElementSibling;
+    var hasNote = note && note.classList.contains("char-count");
+    var max = field.maxLength;
+    if (!cut && field.value.length < 0.9 * max) {
+      if (hasNote) note.remove();
+      return;
+    }
+    if (!hasNote) {
+      note = document.createElement("span");
+      note.className = "char-count";
+      note.setAttribute("aria-live", "polite");
+      field.insertAdjacentElement("afterend", note);
+    }
+    var number = function (n) { return n.toLocaleString("en"); };
+    note.textContent = number(field.value.length) + " / " + number(max) + " characters";
+    note.classList.toggle("full", field.value.length >= max);
+    if (cut) {
+      note.textContent += ". The paste did not fit: its last " + number(cut) +
+        " characters were left out.";
+    }
+    field.journeyCut = cut;
+  }
+
+  form.addEventListener("paste", function (event) {
+    var field = event.target;
+    if (!(field.maxLength > 0) || !event.clipboardData) return;
+    var pasted = event.clipboardData.getData("text").replace(/\r\n?/g, "\n");
+    var room = field.maxLength - field.value.length + (field.selectionEnd - field.selectionStart);
+    var cut = Math.max(0, pasted.length - room);
+    setTimeout(function () { showCount(field, cut); }, 0);
+  });
+
+  form.addEventListener("input", function (event) {
+    var field = event.target;
+    if (!(field.maxLength > 0)) return;
+    showCount(field, event.inputType === "insertFromPaste" ? field.journeyCut : 0);
+  });
+
+  function showAllCounts() {
+    form.querySelectorAll("[maxlength]").forEach(function (field) { showCount(field, 0); });
+  }
+  showAllCounts();
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target.id === "editor-body") showAllCounts();
+  });
+
+  // A formula that does not close is worth a second look before submitting, not a refusal:
+  // the first Submit shows the list, pressing it again submits as it is.
+  var warnedFor = null;
+  document.body.addEventListener("htmx:confirm", function (event) {
+    if (event.detail.elt.id !== "submit-annotation") return;
+    var broken = [];
+    steps().forEach(function (step, index) {
+      [["text", ""], ["notes", " (notes)"]].forEach(function (field) {
+        var text = step.querySelector("textarea[name=" + field[0] + "]").value;
+        window.journeyMath.brokenFormulas(text).forEach(function (formula) {
+          broken.push("Step " + (index + 1) + field[1] + ": " + formula);
+        });
+      });
+    });
+    var signature = broken.join("\n");
+    if (!broken.length || signature === warnedFor) return;
+    event.preventDefault();
+    warnedFor = signature;
+    var box = document.createElement("div");
+    box.className = "warning";
+    box.setAttribute("role", "alert");
+    box.appendChild(document.createElement("p")).textContent =
+      "These formulas do not close (unbalanced braces or delimiters), so they show as typed:";
+    var list = box.appendChild(document.createElement("ul"));
+    broken.forEach(function (item) {
+      list.appendChild(document.createElement("li")).appendChild(document.createElement("code"))
+        .textContent = item;
+    });
+    box.appendChild(document.createElement("p")).textContent =
+      "Fix them, or press Submit again to submit as it is.";
+    var messages = document.getElementById("submit-messages");
+    messages.querySelectorAll(".warning").forEach(function (old) { old.remove(); });
+    messages.prepend(box);
+  });
+
   // A local copy that the server never acknowledged (crash, reload, lost connection) is
   // sent back as a save based on the version it was made from: it lands, or it conflicts.
   var stored = null;
+  var orphan = !localStorage.getItem(storageKey) && takeOverOrphan();
   try { stored = JSON.parse(localStorage.getItem(storageKey) || "null"); } catch (e) { stored = null; }
   if (stored && stored.entries && content(stored.entries) !== content(formEntries())) {
     var carrier = document.createElement("form");
@@ -162,7 +313,7 @@
         carrier.appendChild(input);
       });
     document.body.appendChild(carrier);
-    setStatus("Restoring unsaved work from this browser…", "saving");
+    setStatus(orphan ? "Restoring unsaved work left by a closed tab…" : "Restoring unsaved work from this browser…", "saving");
     htmx.ajax("POST", form.dataset.stepsUrl, { source: carrier, target: "#editor-body" }).then(function () {
       carrier.remove();
     });

@@ -142,3 +142,22 @@ def test_without_a_trusted_proxy_the_forwarded_header_is_ignored(client, setting
     settings.TRUST_X_FORWARDED_FOR = False
     _fail_logins(client, 10, HTTP_X_FORWARDED_FOR="203.0.113.7")
     assert _blocked(client, HTTP_X_FORWARDED_FOR="198.51.100.2")
+
+
+def test_user_update_changes_only_what_is_given(api_as):
+    from annotator.accounts import user_create_or_update, user_update
+
+    user = user_create_or_update(username="dana", role=Role.ADMIN, password="s3cret-Pass-99")
+    assert user.is_staff and has_role(user, Role.ADMIN)
+    user_update(user=user, role=Role.REVIEWER)
+    user.refresh_from_db()
+    assert not user.is_staff and not user.is_superuser and has_role(user, Role.REVIEWER)
+    assert authenticate(username="dana", password="s3cret-Pass-99") is not None
+    admin = user_create_or_update(username="root", role=Role.ADMIN, password="s3cret-Pass-99")
+    api = api_as(admin)
+    changed = api.patch(f"/api/users/{user.pk}/", {"is_active": False, "password": "n3w-Pass-77"},
+                        format="json")  # fmt: skip
+    assert changed.status_code == 200 and changed.json()["roles"] == ["reviewer"]
+    assert authenticate(username="dana", password="n3w-Pass-77") is None  # no longer active
+    user.refresh_from_db()
+    assert not user.is_active and user.check_password("n3w-Pass-77")

@@ -26,6 +26,13 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
 
 
+@pytest.fixture(autouse=True)
+def _debug_like_the_demo(settings):
+    """`make demo` runs with DEBUG=1, which adds django-htmx's debug script to every page;
+    pytest-django turns DEBUG off, so browser tests turn it back on to see what the demo shows."""
+    settings.DEBUG = True
+
+
 @pytest.fixture(scope="session")
 def browser():
     if not CHROMIUM.exists():

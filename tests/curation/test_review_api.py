@@ -70,3 +70,21 @@ def test_self_review_is_forbidden(api_as):
     author.groups.add(Group.objects.get(name="reviewer"))
     response = api_as(author).post(f"/api/traces/{trace.pk}/review/", {"decision": "approve"})
     assert response.status_code == 403
+
+
+def test_refusing_an_own_annotation_is_a_typed_403_and_other_refusals_are_400(api_as):
+    from curation import services
+
+    trace = TraceFactory()
+    author = trace.annotation.annotator
+    from django.contrib.auth.models import Group
+
+    author.groups.add(Group.objects.get(name="reviewer"))
+    with pytest.raises(services.OwnAnnotation):
+        services.review_decide(trace_id=trace.pk, reviewer=author, decision="approve")
+    own = api_as(author).post(f"/api/traces/{trace.pk}/review/", {"decision": "approve"})
+    assert own.status_code == 403 and "your own annotation" in own.json()["detail"]
+    reviewer = TraceFactory().annotation.annotator  # someone else's trace to them
+    reviewer.groups.add(Group.objects.get(name="reviewer"))
+    unreasoned = api_as(reviewer).post(f"/api/traces/{trace.pk}/review/", {"decision": "reject"})
+    assert unreasoned.status_code == 400 and "reason code" in unreasoned.json()["detail"]

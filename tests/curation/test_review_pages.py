@@ -62,7 +62,8 @@ def test_deciding_moves_on_to_the_next_trace(client_as, reviewer_user):
     response = client.post(f"/review/{first.pk}/decide/", {"decision": "approve"})
     assert response["Location"] == f"/review/{second.pk}/"
     response = client.post(f"/review/{second.pk}/decide/", {"decision": "reject"})
-    assert response["Location"] == f"/review/{second.pk}/"  # a reason is required
+    assert response.status_code == 400  # a reason is required: the page says so
+    assert "Rejecting needs a reason code." in response.content.decode()
     client.post(f"/review/{second.pk}/decide/", {"decision": "reject", "reason": "style"})
     assert ReviewDecision.objects.count() == 2
 

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.django_db
 
 def prompt_form(prompt, **changes):
     data = {name: getattr(prompt, name) for name in PromptVersion.CONTENT_FIELDS}
-    return {**data, "name": prompt.name, "is_active": "on", **changes}
+    return {**data, "name": prompt.name, **changes}
 
 
 def test_editing_a_used_prompt_version_saves_a_new_one(client_as, admin_user, submitted, endpoint):
@@ -18,7 +18,7 @@ def test_editing_a_used_prompt_version_saves_a_new_one(client_as, admin_user, su
     client = client_as(admin_user)
     response = client.post(
         f"/admin/expansion/promptversion/{prompt.pk}/change/",
-        prompt_form(prompt, granularity="Tiny steps."),
+        prompt_form(prompt, granularity="Tiny steps.", make_active="on"),
     )
     assert response.status_code == 302
     prompt.refresh_from_db()
@@ -73,3 +73,70 @@ def test_the_admin_refuses_a_prompt_without_a_boxed_answer(client_as, admin_user
     assert "the checks read it" in response.content.decode()
     prompt.refresh_from_db()
     assert "\\boxed" in prompt.invariants
+
+
+def test_editing_the_active_version_without_the_checkbox_keeps_it_active(
+    client_as, admin_user, submitted, endpoint
+):
+    prompt = prompt_active()
+    services.traces_request(annotation=submitted, endpoint=endpoint, prompt=prompt)
+    client = client_as(admin_user)
+    form = client.get(f"/admin/expansion/promptversion/{prompt.pk}/change/").content.decode()
+    assert "Make this version active" in form
+    assert (
+        'name="make_active"' in form and "checked" not in form.split('name="make_active"')[1][:40]
+    )
+    response = client.post(
+        f"/admin/expansion/promptversion/{prompt.pk}/change/",
+        prompt_form(prompt, granularity="Tiny steps."),
+        follow=True,
+    )
+    new = PromptVersion.objects.get(version=2)
+    prompt.refresh_from_db()
+    assert new.granularity == "Tiny steps." and not new.is_active and prompt.is_active
+    assert PromptVersion.objects.filter(is_active=True).count() == 1
+    page = response.content.decode()
+    assert "your edit was saved as journey v2" in page
+    assert "Journey v2 is not the active version; new submissions still use journey v1" in page
+
+
+def test_the_change_list_and_the_form_say_which_version_is_active(client_as, admin_user):
+    v1 = prompt_active()
+    v2 = services.prompt_version_create(
+        **{name: getattr(v1, name) for name in PromptVersion.CONTENT_FIELDS}
+    )
+    client = client_as(admin_user)
+    listing = client.get("/admin/expansion/promptversion/").content.decode()
+    rows = {row.split("</th>")[0].rsplit(">", 2)[-2].split("<")[0]: row
+            for row in listing.split("<tr")[1:] if "</th>" in row}  # fmt: skip
+    assert "Active: new submissions use it" in rows["journey v1"]
+    assert "Active: new submissions use it" not in rows["journey v2"]
+    form = client.get(f"/admin/expansion/promptversion/{v2.pk}/change/").content.decode()
+    assert "Not active. The active version is journey v1." in form
+    form = client.get(f"/admin/expansion/promptversion/{v1.pk}/change/").content.decode()
+    assert "Active: new submissions are expanded with this version." in form
+
+
+def test_a_version_added_in_the_admin_is_active_only_when_ticked(client_as, admin_user):
+    v1 = prompt_active()
+    client = client_as(admin_user)
+    added = client.post("/admin/expansion/promptversion/add/", prompt_form(v1, granularity="A."))
+    assert added.status_code == 302
+    v2 = PromptVersion.objects.get(version=2)
+    assert not v2.is_active and PromptVersion.objects.get(is_active=True) == v1
+    client.post("/admin/expansion/promptversion/add/",
+                prompt_form(v1, granularity="B.", make_active="on"))  # fmt: skip
+    v3 = PromptVersion.objects.get(version=3)
+    assert list(PromptVersion.objects.filter(is_active=True)) == [v3]
+    assert v3.content_hash == v3.compute_hash()
+
+
+def test_the_database_holds_one_active_prompt_at_most(db):
+    from django.db import IntegrityError, transaction
+
+    v1 = prompt_active()
+    v2 = services.prompt_version_create(system=v1.system, invariants=v1.invariants)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PromptVersion.objects.filter(pk=v2.pk).update(is_active=True)
+    services.prompt_activate(prompt_id=v2.pk)
+    assert list(PromptVersion.objects.filter(is_active=True)) == [v2]

@@ -59,3 +59,39 @@ def test_the_banner_stays_off_pages_for_visitors_not_logged_in(client, settings)
     settings.LLM_BASE_URL, settings.LLM_MODEL = "", ""
     page = client.get("/accounts/login/")
     assert page.status_code == 200 and BANNER not in page.content.decode()
+
+
+def test_the_environment_endpoint_is_stored_once_and_then_only_read(
+    annotator_user, client_as, settings, submit
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.LLM_BASE_URL, settings.LLM_MODEL = "https://api.example.com/v1", "reasoner-1"
+    settings.EXPANSION_SAMPLES = 1
+    first = submit(annotator_user)
+    assert (first.endpoint.name, first.endpoint.model) == ("default", "reasoner-1")
+    table = LLMEndpoint._meta.db_table
+    with CaptureQueriesContext(connection) as queries:
+        second = submit(annotator_user)
+        page = client_as(annotator_user).get("/")
+    sql = [query["sql"] for query in queries.captured_queries]
+    writes = [q for q in sql if q.startswith(("INSERT", "UPDATE")) and f'"{table}"' in q]
+    assert writes == [] and second.endpoint == first.endpoint
+    assert BANNER not in page.content.decode()
+    # The environment changed: the stored endpoint follows it, once.
+    settings.LLM_MODEL = "reasoner-2"
+    assert submit(annotator_user).endpoint.model == "reasoner-2"
+    assert LLMEndpoint.objects.filter(name="default").count() == 1
+
+
+def test_marking_an_endpoint_default_through_a_patch_unmarks_the_other(api_as, admin_user):
+    first = LLMEndpoint.objects.create(name="a", base_url="https://a/v1", model="m",
+                                       is_default=True)  # fmt: skip
+    second = LLMEndpoint.objects.create(name="b", base_url="https://b/v1", model="m")
+    patched = api_as(admin_user).patch(f"/api/endpoints/{second.pk}/", {"is_default": True},
+                                       format="json")  # fmt: skip
+    assert patched.status_code == 200 and patched.json()["is_default"] is True
+    first.refresh_from_db()
+    assert not first.is_default
+    assert list(LLMEndpoint.objects.filter(is_default=True)) == [second]

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from expansion import services
+from expansion.jobs import engine, lifecycle
 from expansion.models import Trace
 
 pytestmark = pytest.mark.django_db
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch, settings):
-    monkeypatch.setattr(services, "BACKOFF_BASE", 0.01)
+    monkeypatch.setattr(engine, "BACKOFF_BASE", 0.01)
     settings.EXPANSION_MAX_ATTEMPTS = 3
 
 
@@ -90,9 +91,9 @@ def test_a_job_whose_worker_died_is_taken_over(submitted, endpoint, simulator):
 def test_a_job_waiting_long_for_its_first_token_is_not_taken_over(
     submitted, endpoint, simulator, monkeypatch
 ):
-    monkeypatch.setattr(services, "HEARTBEAT_STALE_SECONDS", 1)
-    monkeypatch.setattr(services, "HEARTBEAT_EVERY", 0.2)
-    monkeypatch.setattr(services, "_heartbeats", services._Heartbeats())
+    monkeypatch.setattr(lifecycle, "HEARTBEAT_STALE_SECONDS", 1)
+    monkeypatch.setattr(lifecycle, "HEARTBEAT_EVERY", 0.2)
+    monkeypatch.setattr(lifecycle, "heartbeats", lifecycle.Heartbeats())
     simulator.configure(time_to_first_token=2.5)  # no chunk, so no progress save, for 2.5 s
     (trace,) = queue(submitted, endpoint)
     worker = threading.Thread(target=services.trace_run, kwargs={"trace_id": trace.pk})

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import connection
 
 from expansion import services
+from expansion.jobs import lifecycle
 from expansion.models import Trace
 from expansion.tasks import requeue_stalled_traces
 
@@ -66,7 +67,7 @@ def stop(worker: subprocess.Popen, sig=signal.SIGTERM) -> str:
 def test_a_worker_expands_a_batch_and_survives_being_killed(
     submitted, endpoint, simulator, monkeypatch, settings
 ):
-    monkeypatch.setattr(services, "HEARTBEAT_STALE_SECONDS", 3)
+    monkeypatch.setattr(lifecycle, "HEARTBEAT_STALE_SECONDS", 3)
     # Messages the killed worker had reserved come back only after the broker's visibility
     # timeout; the periodic task sends long-queued jobs again (here after 5 s, not 15 min).
     settings.EXPANSION_REQUEUE_QUEUED_AFTER_SECONDS = 5

@@ -1,0 +1,187 @@
+"""One LLM job, run as a loop over one attempt that ends in an outcome.
+
+An attempt waits for a slot under the endpoint's shared limits, streams one completion and
+returns Succeed, Retry (after so many seconds) or Fail. What a completed answer means is the
+kind's own: it passes ``on_answer``, which turns the answer into an outcome. Everything else
+(attempts, backoff, cool-downs, settling tokens, cost, progress saves, heartbeats,
+cancellation) is written here once for every kind.
+"""
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+from django.conf import settings
+from django.utils import timezone
+
+from .. import llm
+from ..limiter import LimitTimeout, endpoint_slot, limiter
+from ..models import LLMEndpoint
+from . import lifecycle
+from .lifecycle import RunningJob
+
+PROGRESS_EVERY = 1.0  # seconds between progress saves while a response streams in
+BACKOFF_BASE, BACKOFF_CAP = 1.0, 60.0
+
+
+class Cancelled(Exception):
+    """The job stopped being this run's while its answer streamed in."""
+
+
+@dataclass(frozen=True)
+class Fail:
+    kind: str
+    message: str
+    fields: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Try again after ``after`` seconds; when that was the last attempt, record ``give_up``."""
+
+    after: float
+    give_up: Fail
+
+
+@dataclass(frozen=True)
+class Succeed:
+    """Mark the job succeeded with ``fields``; then call ``then`` if this run still owned it."""
+
+    fields: dict
+    then: Callable[[], None] | None = None
+
+
+@dataclass(frozen=True)
+class NoSlot:
+    """No slot came free in time: not an attempt; the loop checks the job is still ours."""
+
+
+Outcome = Succeed | Retry | Fail | NoSlot
+OnAnswer = Callable[[llm.Completion, int], Succeed | Retry | Fail]
+
+
+@dataclass(frozen=True)
+class Call:
+    """The request a job sends on each attempt."""
+
+    endpoint: LLMEndpoint
+    messages: list[dict]
+    params: dict
+    sample: int | None = None
+
+
+def backoff(attempt: int, retry_after: float | None) -> float:
+    """Exponential with full jitter, but never sooner than the server asked."""
+    delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)))  # noqa: S311
+    return max(delay, retry_after or 0)
+
+
+def answer_unusable(
+    result: llm.Completion, *, attempt: int, max_tokens: int
+) -> Fail | Retry | None:
+    """Whether an answer is cut off or empty, which no kind can use; None when it is whole."""
+    if result.finish_reason == "length":
+        message = (
+            f"The answer hit max_tokens ({max_tokens}) and was cut off; "
+            "raise max_tokens on the endpoint or re-expand."
+        )
+        return Fail("truncated", message, {"flag_truncated": True})
+    if not result.content.strip():  # thinking alone, without an answer, is no answer
+        message = f"The endpoint answered with no text {attempt} times."
+        if result.reasoning.strip():
+            message = f"The endpoint answered with reasoning but no answer text {attempt} times."
+        # An overloaded server, as often as not: try again.
+        return Retry(backoff(attempt, None), give_up=Fail("empty", message))
+    return None
+
+
+def job_run(job: RunningJob, call: Call, *, on_answer: OnAnswer) -> None:
+    """Attempt the call until an outcome ends the job, or the job is no longer this run's."""
+    with lifecycle.heartbeats.held(job):
+        job.owned().update(request={"messages": call.messages, **call.params})
+        run = _Run(job, call, on_answer)
+        attempt = 0
+        while True:
+            attempt += 1
+            if not job.owned().update(attempts=attempt, heartbeat_at=timezone.now()):
+                return  # cancelled, or taken over by another worker: never call twice
+            try:
+                outcome = run.attempt(attempt)
+            except Cancelled:
+                return  # a progress save found the job no longer ours
+            if isinstance(outcome, NoSlot):
+                attempt -= 1  # waiting for a slot is not an attempt; keep the heartbeat fresh
+            elif isinstance(outcome, Retry) and attempt < settings.EXPANSION_MAX_ATTEMPTS:
+                time.sleep(outcome.after)
+            elif isinstance(outcome, Succeed):
+                finished = job.finish(status=job.model.Status.SUCCEEDED, **outcome.fields)
+                if finished and outcome.then:
+                    outcome.then()
+                return
+            else:
+                failed = outcome.give_up if isinstance(outcome, Retry) else outcome
+                job.fail(failed.kind, failed.message, **failed.fields)
+                return
+
+
+class _Run:
+    """What one job's attempts share: the progress saves and the cost paid so far."""
+
+    def __init__(self, job: RunningJob, call: Call, on_answer: OnAnswer) -> None:
+        self.job, self.call, self.on_answer = job, call, on_answer
+        self.cost = Decimal(0)
+        self.last_save = 0.0
+        self.prompt_estimate = sum(len(m["content"]) for m in call.messages) // 3
+
+    def attempt(self, attempt: int) -> Outcome:
+        endpoint, params = self.call.endpoint, self.call.params
+        # Waiting for a slot, the job looks up now and then whether it was cancelled or taken
+        # over (the loop's next write).
+        slot_wait = max(0.5, min(10.0, lifecycle.HEARTBEAT_STALE_SECONDS / 4))
+        booked = self.prompt_estimate + params["max_tokens"]  # at most; settled below
+        try:
+            with endpoint_slot(endpoint, tokens=booked, wait=slot_wait) as slot:
+                result = llm.complete(endpoint, messages=self.call.messages, params=params,
+                                      on_progress=self.progress,
+                                      sample=self.call.sample)  # fmt: skip
+        except LimitTimeout:
+            return NoSlot()
+        except llm.LLMError as error:
+            if error.kind == "rate_limited":
+                limiter().cool_down(endpoint, error.retry_after or backoff(attempt, None))
+            if not error.retryable:
+                return Fail(error.kind, str(error))
+            give_up = Fail(error.kind, f"{error} (gave up after {attempt} attempts)")
+            return Retry(backoff(attempt, error.retry_after), give_up=give_up)
+        if endpoint.tokens_per_minute and result.completion_tokens is not None:
+            used = (result.prompt_tokens or 0) + result.completion_tokens
+            limiter().settle(endpoint, slot, booked, used)  # the minute counts what was used
+        self.cost += endpoint.cost(result.prompt_tokens or 0, result.completion_tokens or 0)
+        paid = {
+            "response": result.raw, "content": result.content, "reasoning": result.reasoning,
+            "finish_reason": result.finish_reason, "model_reported": result.model,
+            "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
+            "latency_ms": result.latency_ms, "cost": self.cost, "attempts": attempt,
+        }  # fmt: skip
+        return _with_paid(self.on_answer(result, attempt), paid)
+
+    def progress(self, content: str, reasoning: str) -> None:
+        now = time.monotonic()
+        if now - self.last_save < PROGRESS_EVERY:
+            return
+        self.last_save = now
+        updated = self.job.owned().update(
+            content=content, reasoning=reasoning, heartbeat_at=timezone.now(),
+            progress_tokens=(len(content) + len(reasoning)) // 4,
+        )  # fmt: skip
+        if not updated:
+            raise Cancelled()  # out of the stream: this run pays for no more tokens
+
+
+def _with_paid(outcome: Succeed | Retry | Fail, paid: dict) -> Outcome:
+    """Whatever becomes of an answer, what was paid for it is recorded with it."""
+    if isinstance(outcome, Retry):
+        return replace(outcome, give_up=_with_paid(outcome.give_up, paid))
+    return replace(outcome, fields={**outcome.fields, **paid})

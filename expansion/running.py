@@ -1,0 +1,49 @@
+"""Running one expansion job: the record's messages go out through the job engine, and a
+whole answer becomes a split, checked trace."""
+
+from functools import partial
+
+from . import llm
+from .checks import check_flags, trace_checks
+from .jobs.engine import Call, Fail, Retry, Succeed, answer_unusable, job_run
+from .jobs.lifecycle import job_claim
+from .models import Trace
+from .parsing import split_thought
+from .prompts import build_messages
+from .signals import trace_succeeded
+
+
+def trace_run(*, trace_id: int) -> None:
+    """Run one expansion job to a succeeded or failed trace. Safe to call more than once."""
+    job = job_claim(Trace, trace_id)
+    if job is None:
+        return  # finished, cancelled, or another worker is on it
+    trace = Trace.objects.select_related("annotation__problem", "prompt", "endpoint").get(
+        pk=trace_id
+    )
+    messages = build_messages(
+        trace.prompt, problem_statement=trace.annotation.problem.statement, record=trace.record
+    )
+    call = Call(trace.endpoint, messages, dict(trace.params), sample=trace.sample_index)
+    job_run(job, call, on_answer=partial(_trace_answered, trace))
+
+
+def _trace_answered(trace: Trace, result: llm.Completion, attempt: int) -> Succeed | Retry | Fail:
+    unusable = answer_unusable(result, attempt=attempt, max_tokens=trace.params["max_tokens"])
+    if unusable:
+        return unusable
+    split = split_thought(result.content, result.reasoning)
+    thought, solution = split if split else (result.reasoning or result.content, "")
+    completion_tokens = result.completion_tokens or (len(result.content) // 4)
+    checks = trace_checks(
+        thought=thought, solution=solution, split_ok=split is not None,
+        finish_reason=result.finish_reason, completion_tokens=completion_tokens,
+        target_min=trace.prompt.target_tokens_min, target_max=trace.prompt.target_tokens_max,
+        reference_answer=trace.annotation.problem.reference_answer,
+        annotator_answer=trace.record.get("final_answer", ""), steps=trace.record["steps"],
+    )  # fmt: skip
+    fields = {"thought": thought, "solution": solution, "checks": checks, "error_kind": "",
+              "error_message": "", "progress_tokens": completion_tokens,
+              **check_flags(checks)}  # fmt: skip
+    return Succeed(fields, then=partial(trace_succeeded.send_robust, sender=Trace,
+                                        trace_id=trace.pk))  # fmt: skip
