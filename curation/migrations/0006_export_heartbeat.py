@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("curation", "0004_profile_indexes"),
+        ("curation", "0005_decision_undo"),
     ]
 
     operations = [
