@@ -159,6 +159,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "expansion.tasks.requeue_stalled_traces",
         "schedule": 60.0,
     },
+    "fail-stalled-exports": {
+        "task": "curation.tasks.fail_stalled_exports",
+        "schedule": 60.0,
+    },
     "refresh-default-analytics": {
         "task": "curation.analytics.tasks.refresh_default_figures",
         "schedule": float(max(ANALYTICS_CACHE_SECONDS, 10)),

@@ -127,6 +127,8 @@ class Export(models.Model):
                                    related_name="+")  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Renewed by the worker while it runs, so that a sweep can tell a dead worker's export.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -1,9 +1,12 @@
 """Exports started from the UI or API: queued, run by a worker, downloadable as a zip."""
 
+import logging
 import shutil
+import threading
 import zipfile
+from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ..models import Export
@@ -13,6 +16,10 @@ FILTER_KEYS = (
     "status", "since", "until", "source", "subject", "level", "prompt", "endpoint", "model",
     "min_tokens", "checks_passed", "include_simulated",
 )  # fmt: skip
+logger = logging.getLogger(__name__)
+HEARTBEAT_SECONDS = 30
+# An export whose worker has not renewed its heartbeat for this long has lost its worker.
+STALE_AFTER = timedelta(minutes=5)
 # How the export page and the API include simulated traces, for "Nothing to export".
 INCLUDE_HINT = 'tick "Include simulated traces" (include_simulated in the API)'
 
@@ -31,28 +38,66 @@ def export_start(*, user, fmt: str, style: str, system: str, split: str, seed: i
     return export
 
 
+class _Heartbeat:
+    """Renews the export's heartbeat from a thread of its own while the export runs."""
+
+    def __init__(self, export_id: int):
+        self.export_id, self.stop = export_id, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True, name="export-heartbeat")
+
+    def _run(self) -> None:
+        try:
+            while not self.stop.wait(HEARTBEAT_SECONDS):
+                Export.objects.filter(pk=self.export_id, status=Export.Status.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+        finally:
+            if not connection.allow_thread_sharing:  # tests share one in-memory database
+                connection.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop.set()
+        self.thread.join()
+
+
+def _write(export: Export):
+    filters = dict(export.filters)
+    for key in ("since", "until"):
+        filters[key] = parse_day(filters.get(key), key)
+    result = dataset_export(
+        output=export.folder, fmt=export.format, style=export.style, system=export.system,
+        splits=parse_splits(export.split), seed=export.seed, force=True,
+        filters=filters, include_hint=INCLUDE_HINT,
+    )  # fmt: skip
+    with zipfile.ZipFile(export.archive, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(export.folder.iterdir()):
+            archive.write(path, arcname=f"export-{export.pk}/{path.name}")
+    return result
+
+
 def export_run(*, export_id: int) -> Export:
+    now = timezone.now()
     taken = Export.objects.filter(pk=export_id, status=Export.Status.QUEUED).update(
-        status=Export.Status.RUNNING
+        status=Export.Status.RUNNING, heartbeat_at=now
     )
     export = Export.objects.get(pk=export_id)
     if not taken:
         return export
     try:
-        filters = dict(export.filters)
-        for key in ("since", "until"):
-            filters[key] = parse_day(filters.get(key), key)
-        result = dataset_export(
-            output=export.folder, fmt=export.format, style=export.style, system=export.system,
-            splits=parse_splits(export.split), seed=export.seed, force=True,
-            filters=filters, include_hint=INCLUDE_HINT,
-        )  # fmt: skip
-        with zipfile.ZipFile(export.archive, "w", zipfile.ZIP_DEFLATED) as archive:
-            for path in sorted(export.folder.iterdir()):
-                archive.write(path, arcname=f"export-{export.pk}/{path.name}")
+        with _Heartbeat(export_id):
+            result = _write(export)
     except (ExportError, OSError) as exc:
         shutil.rmtree(export.folder, ignore_errors=True)
         export.status, export.error = Export.Status.FAILED, str(exc)
+    except Exception as exc:  # an export never stays "running" because of a bug
+        logger.exception("export %s failed", export_id)
+        shutil.rmtree(export.folder, ignore_errors=True)
+        export.status = Export.Status.FAILED
+        export.error = f"The export failed on an unexpected error ({type(exc).__name__}: {exc})."
     else:
         export.status = Export.Status.SUCCEEDED
         export.counts, export.files, export.manifest = result.counts, result.files, result.manifest
@@ -60,3 +105,14 @@ def export_run(*, export_id: int) -> Export:
     export.finished_at = timezone.now()
     export.save()
     return export
+
+
+def exports_fail_stalled() -> int:
+    """Fail the exports whose worker stopped renewing their heartbeat; returns how many."""
+    cutoff = timezone.now() - STALE_AFTER
+    return Export.objects.filter(status=Export.Status.RUNNING, heartbeat_at__lt=cutoff).update(
+        status=Export.Status.FAILED,
+        finished_at=timezone.now(),
+        error="The worker running this export stopped (no sign of life for "
+        f"{int(STALE_AFTER.total_seconds() // 60)} minutes); start the export again.",
+    )
