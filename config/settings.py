@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "annotator",
     "expansion",
     "curation",
+    "devtools",
 ]
 
 MIDDLEWARE = [
