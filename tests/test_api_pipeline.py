@@ -25,6 +25,8 @@ pytestmark = pytest.mark.django_db
 def inline_tasks(settings):
     from config.celery import app
 
+    # Celery reads CELERY_TASK_ALWAYS_EAGER from the settings before its own key, so both.
+    settings.CELERY_TASK_ALWAYS_EAGER = True
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = False
