@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "annotator",
     "expansion",
     "curation",
+    "devtools",
 ]
 
 MIDDLEWARE = [

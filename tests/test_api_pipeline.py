@@ -15,7 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from annotator.roles import Role
-from expansion.simulator import SimulatedLLM
+from devtools.simulator import SimulatedLLM
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,6 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from rest_framework.test import APIClient
 
-from annotator.models import Problem
 from annotator.roles import Role, has_role
 
 pytestmark = pytest.mark.django_db
@@ -86,23 +85,6 @@ def test_login_page_logs_in_and_logout_logs_out(client, reviewer_user):
     assert client.get("/").status_code == 200
     client.post("/accounts/logout/")
     assert client.get("/").status_code == 302
-
-
-def test_demo_setup_is_safe_to_rerun(settings, tmp_path):
-    settings.VAR_DIR = tmp_path
-    first = StringIO()
-    call_command("demo", "--setup-only", stdout=first)
-    second = StringIO()
-    call_command("demo", "--setup-only", stdout=second)
-    assert "500 created" in first.getvalue()
-    assert "0 created, 500 already there" in second.getvalue()
-    assert Problem.objects.count() == 500
-    # The same printed passwords work after a re-run.
-    line = next(
-        line for line in second.getvalue().splitlines() if line.strip().startswith("reviewer")
-    )
-    username, password = line.split()[1], line.split()[3]
-    assert authenticate(username=username, password=password) is not None
 
 
 def test_login_attempts_are_rate_limited(client, reviewer_user):

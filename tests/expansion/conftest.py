@@ -1,8 +1,8 @@
 import pytest
 
 from annotator import services as annotator_services
+from devtools.simulator import SimulatedLLM
 from expansion.models import LLMEndpoint
-from expansion.simulator import SimulatedLLM
 from tests.factories import ProblemFactory
 
 STEPS = [

@@ -4,7 +4,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from expansion.simulator import SimConfig, SimulatedLLM
+from devtools.simulator import SimConfig, SimulatedLLM
 
 
 class Command(BaseCommand):

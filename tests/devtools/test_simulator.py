@@ -13,7 +13,7 @@ import openai
 import pytest
 from django.core.management import call_command
 
-from expansion.simulator import SimulatedLLM
+from devtools.simulator import SimulatedLLM
 
 PROMPT = (
     "Expand this annotated solution into a long reasoning trace.\n"
@@ -268,7 +268,7 @@ def test_api_key_is_enforced_when_set(sim):
 
 def test_management_command_prints_base_url(capsys):
     stop = mock.patch(
-        "expansion.management.commands.llm_simulator.time.sleep", side_effect=KeyboardInterrupt
+        "devtools.management.commands.llm_simulator.time.sleep", side_effect=KeyboardInterrupt
     )
     with stop:
         call_command("llm_simulator", port=0, quiet=True)
