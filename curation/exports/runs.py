@@ -9,8 +9,9 @@ from django.utils import timezone
 from ..models import Export
 from .writer import ExportError, dataset_export, parse_day, parse_splits
 
+DAYS = ("created_since", "created_until", "finished_since", "finished_until", "since", "until")
 FILTER_KEYS = (
-    "status", "since", "until", "source", "subject", "level", "prompt", "endpoint", "model",
+    "status", *DAYS, "source", "subject", "level", "prompt", "endpoint", "model",
     "min_tokens", "checks_passed", "include_simulated",
 )  # fmt: skip
 
@@ -37,8 +38,9 @@ def export_run(*, export_id: int) -> Export:
         return export
     try:
         filters = dict(export.filters)
-        for key in ("since", "until"):
-            filters[key] = parse_day(filters.get(key), key)
+        for key in DAYS:
+            if key in filters:
+                filters[key] = parse_day(filters[key], key)
         result = dataset_export(
             output=export.folder, fmt=export.format, style=export.style, system=export.system,
             splits=parse_splits(export.split), seed=export.seed, force=True,
