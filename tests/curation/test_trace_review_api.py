@@ -81,6 +81,7 @@ def test_the_decision_history_is_listed_oldest_first_and_read_only(
     assert history[1]["reason"] == "style" and history[1]["comment"] == "Too terse."
     assert api.post(f"/api/traces/{trace.pk}/decisions/").status_code == 405
     assert api.get("/api/traces/999999/decisions/").status_code == 404
+    assert api.get("/api/traces/null,null/decisions/").status_code == 404
     assert api_as(annotator_user).get(f"/api/traces/{trace.pk}/decisions/").status_code == 403
 
 
