@@ -1,13 +1,46 @@
+import re
+
 from django import forms
 
 from .selectors import ANNOTATION_STATUSES
+
+LEVEL = re.compile(r"(?:level\s*)?(\d{1,5})", re.IGNORECASE)
+
+
+def parse_level(value) -> int | None:
+    """A problem level written as ``5`` or as the list shows it, ``Level 5``; ValueError else."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, int):
+        number = value
+    else:
+        match = LEVEL.fullmatch(str(value).strip())
+        if match is None:
+            raise ValueError(value)
+        number = int(match.group(1))
+    if not 0 <= number <= 32767:
+        raise ValueError(value)
+    return number
+
+
+class LevelField(forms.Field):
+    """The level filter of every list: ``5`` or ``Level 5``."""
+
+    # Worded as the whole-number field it replaced, which API clients may match on.
+    default_error_messages = {"invalid": "Enter a whole number."}
+
+    def to_python(self, value) -> int | None:
+        try:
+            return parse_level(value)
+        except ValueError as exc:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from exc
 
 
 class ProblemFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=200, label="Search")
     source = forms.CharField(required=False, max_length=100)
     subject = forms.CharField(required=False, max_length=100)
-    level = forms.IntegerField(required=False, min_value=0, max_value=32767)
+    level = LevelField(required=False)
     status = forms.ChoiceField(
         required=False, choices=[("", "Any status"), *ANNOTATION_STATUSES.items()]
     )

@@ -21,7 +21,8 @@ router.include_format_suffixes = False
 router.register("problems/import", annotator_api.ProblemImportView, basename="problem-import")
 router.register("problems", annotator_api.ProblemViewSet, basename="problem")
 router.register("annotations", api_annotations.AnnotationViewSet, basename="annotation")
-router.register("traces", expansion_api.TraceViewSet, basename="trace")
+# Expansion's trace API as curation extends it (each trace with its review).
+router.register("traces", curation_api.ReviewedTraceViewSet, basename="trace")
 router.register("exports", api_exports.ExportViewSet, basename="export")
 router.register("endpoints", expansion_api_admin.LLMEndpointViewSet, basename="endpoint")
 router.register("prompt-versions", expansion_api_admin.PromptVersionViewSet, basename="prompt")

@@ -1,63 +1,32 @@
-from datetime import UTC, datetime, time
-
-from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
+from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.generics import get_object_or_404  # a malformed id is a 404 too
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.roles import HasRole, Role
-from expansion.api import TraceListSerializer
+from expansion.api import (
+    TraceListSerializer,
+    TraceSerializer,
+    TraceViewSet,
+    filter_parameters,
+    valid_filters,
+)
 from expansion.models import LLMEndpoint, PromptVersion, Trace
 
 from . import services
-from .models import Decision, Reason
-from .selectors import QueuePaginator, review_queue
-
-MAX_ID = 2**63 - 1
-QUEUE_PARAMETERS = [
-    OpenApiParameter("checks", str, many=True, enum=list(Trace.FLAGS),
-                     description="Only traces flagged by all of these checks."),
-    OpenApiParameter("subject", str),
-    OpenApiParameter("level", int),
-    OpenApiParameter("endpoint", int),
-    OpenApiParameter("prompt", int),
-    OpenApiParameter("annotator", int),
-    OpenApiParameter("since", str, description="YYYY-MM-DD"),
-    OpenApiParameter("until", str, description="YYYY-MM-DD (exclusive)"),
-    OpenApiParameter("q", str, description="Text the thought contains, e.g. wait."),
-]  # fmt: skip
-
-
-class QueueFilterSerializer(serializers.Serializer):
-    checks = serializers.ListField(child=serializers.ChoiceField(choices=list(Trace.FLAGS)),
-                                   required=False)  # fmt: skip
-    subject = serializers.CharField(required=False, allow_blank=True)
-    level = serializers.IntegerField(required=False, min_value=0, max_value=32767)
-    endpoint = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
-    prompt = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
-    annotator = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
-    since = serializers.DateField(required=False)
-    until = serializers.DateField(required=False)
-    q = serializers.CharField(required=False, allow_blank=True, max_length=200)
+from .filters import QueueFilterForm, ReviewFilterForm
+from .models import Decision, Reason, TraceReview
+from .selectors import QueuePaginator, review_queue, traces_reviewed, with_review_state
 
 
 def queue_filters(params) -> dict:
-    data = {key: params.get(key) for key in params if key != "checks" and key != "page"}
-    data = {key: value for key, value in data.items() if value not in (None, "")}
-    if params.getlist("checks"):
-        data["checks"] = params.getlist("checks")
-    filters = QueueFilterSerializer(data=data)
-    filters.is_valid(raise_exception=True)
-    values = dict(filters.validated_data)
-    for key in ("since", "until"):
-        if key in values:
-            values[key] = datetime.combine(values[key], time.min, tzinfo=UTC)
-    if "q" in values:
-        values["text"] = values.pop("q")
-    return values
+    """The review queue's filters from request parameters; a 400 naming each refused one."""
+    return valid_filters(QueueFilterForm.bind(params))
 
 
 class QueuePagination(PageNumberPagination):
@@ -76,7 +45,7 @@ class ReviewQueueView(generics.ListAPIView):
     permission_classes = [HasRole(Role.REVIEWER, Role.ADMIN)]
     pagination_class = QueuePagination
 
-    @extend_schema(parameters=QUEUE_PARAMETERS)
+    @extend_schema(parameters=filter_parameters(QueueFilterForm))
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -134,3 +103,80 @@ class TraceReviewView(APIView):
         except services.ReviewRefused as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(DecisionSerializer(decision).data, status=status.HTTP_201_CREATED)
+
+
+class ReviewStateSerializer(serializers.Serializer):
+    """Where a trace stands in review."""
+
+    # Read from the annotations of selectors.with_review_state: no query per trace.
+
+    status = serializers.ChoiceField(choices=TraceReview.Status.choices, source="review_status",
+                                     help_text="pending until a decision.")  # fmt: skip
+    approvals = serializers.IntegerField(source="review_approvals")
+    rank = serializers.IntegerField(
+        source="review_rank", allow_null=True, help_text="1 = the best of its annotation's traces."
+    )
+    edited = serializers.BooleanField(
+        source="review_edited", help_text="A reviewer edited the thought or solution."
+    )
+
+    def get_attribute(self, instance):
+        # Only a succeeded trace is reviewed: a queued, running or failed job has no review.
+        return instance if instance.status == Trace.Status.SUCCEEDED else None
+
+
+def _with_review(serializer: type[serializers.ModelSerializer]) -> type:
+    """Expansion's trace serializer with the trace's ``review`` added."""
+
+    class Reviewed(serializer):
+        review = ReviewStateSerializer(
+            source="*", read_only=True, allow_null=True,
+            help_text="null while the job has not succeeded.",
+        )  # fmt: skip
+
+        class Meta(serializer.Meta):
+            fields = [*serializer.Meta.fields, "review"]
+            read_only_fields = fields
+
+    Reviewed.__name__ = Reviewed.__qualname__ = f"Reviewed{serializer.__name__}"
+    return Reviewed
+
+
+ReviewedTraceListSerializer = _with_review(TraceListSerializer)
+ReviewedTraceSerializer = _with_review(TraceSerializer)
+
+
+class DecisionRecordSerializer(DecisionSerializer):
+    reviewer = serializers.IntegerField(source="reviewer_id")
+    reviewer_username = serializers.CharField(source="reviewer.username")
+
+
+@extend_schema_view(list=extend_schema(parameters=filter_parameters(ReviewFilterForm)))
+class ReviewedTraceViewSet(TraceViewSet):
+    """Expansion jobs and their traces with their review (reviewers and admins).
+
+    Curation extends expansion's trace API here (the URL is registered with this class),
+    so that expansion never imports curation.
+    """
+
+    filter_form = ReviewFilterForm
+
+    def get_serializer_class(self):
+        if self.action == "list":
+            return ReviewedTraceListSerializer
+        return ReviewedTraceSerializer if self.action == "retrieve" else TraceListSerializer
+
+    def get_queryset(self):
+        return with_review_state(super().get_queryset())
+
+    @staticmethod
+    def select(**filters) -> QuerySet[Trace]:
+        return traces_reviewed(**filters)
+
+    @extend_schema(responses=DecisionRecordSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def decisions(self, request, pk=None):
+        """The trace's review decisions, oldest first (append-only: never changed)."""
+        trace = get_object_or_404(Trace.objects.only("pk"), pk=pk)
+        decisions = trace.decisions.select_related("reviewer").order_by("created_at", "pk")
+        return Response(DecisionRecordSerializer(decisions, many=True).data)

@@ -5,10 +5,11 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from annotator.forms import parse_level
 from annotator.roles import HasRole, Role
 
 from .exports.records import FORMATS, STATUSES, STYLES
-from .exports.runs import export_start
+from .exports.runs import DAYS, export_start
 from .exports.writer import ExportError, check_style, parse_splits
 from .models import Export
 
@@ -32,17 +33,27 @@ class ExportRequestSerializer(serializers.Serializer):
     split = serializers.CharField(default="train=1", help_text="e.g. train=0.95,test=0.05")
     seed = serializers.IntegerField(default=0, min_value=-(2**31), max_value=2**31 - 1)
     status = serializers.ChoiceField(choices=STATUSES, default="approved")
-    since = serializers.DateField(required=False)
-    until = serializers.DateField(required=False)
+    created_since = serializers.DateField(required=False, help_text="Created on or after.")
+    created_until = serializers.DateField(required=False, help_text="Created before.")
+    finished_since = serializers.DateField(required=False, help_text="Finished on or after.")
+    finished_until = serializers.DateField(required=False, help_text="Finished before.")
+    since = serializers.DateField(required=False, help_text="Deprecated: created_since.")
+    until = serializers.DateField(required=False, help_text="Deprecated: created_until.")
     source = serializers.CharField(required=False, allow_blank=True)
     subject = serializers.CharField(required=False, allow_blank=True)
-    level = serializers.IntegerField(required=False, min_value=0, max_value=32767)
+    level = serializers.CharField(required=False, allow_blank=True, help_text="5 or Level 5.")
     prompt = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     endpoint = serializers.CharField(required=False, allow_blank=True)
     model = serializers.CharField(required=False, allow_blank=True)
     min_tokens = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
     checks_passed = serializers.BooleanField(default=False)
     include_simulated = serializers.BooleanField(default=False)
+
+    def validate_level(self, value):
+        try:
+            return parse_level(value)
+        except ValueError as exc:
+            raise serializers.ValidationError("Enter a whole number, e.g. 5 or Level 5.") from exc
 
     def validate_split(self, value):
         try:
@@ -61,7 +72,7 @@ class ExportRequestSerializer(serializers.Serializer):
 
 def start_from(data: dict, user) -> Export:
     options = {key: data.pop(key) for key in ("format", "style", "system", "split", "seed")}
-    for key in ("since", "until"):
+    for key in DAYS:
         if data.get(key):
             data[key] = data[key].isoformat()
     return export_start(user=user, fmt=options["format"], style=options["style"],

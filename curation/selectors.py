@@ -1,41 +1,90 @@
 import hashlib
+from datetime import date, datetime, time
 
-from django.contrib.postgres.search import SearchQuery
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
-from django.db import connections
-from django.db.models import Aggregate, Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import (
+    Aggregate,
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.functional import cached_property
 
 from annotator.models import Annotation
 from expansion.models import Trace
+from expansion.selectors import traces_matching
 
-from .models import TraceReview
+from .models import ReviewDecision, TraceReview
 
 COUNTS_SECONDS = 10
 
 
-def review_queue(
+def review_is(state: str) -> Q:
+    """Traces whose review stands so. ``pending`` (or ``awaiting``): succeeded, no decision
+    yet; the others are the status of the last decision."""
+    if state in ("pending", "awaiting"):
+        return Q(status=Trace.Status.SUCCEEDED) & (
+            Q(review__isnull=True) | Q(review__status=TraceReview.Status.PENDING)
+        )
+    return Q(review__status=state)
+
+
+def traces_reviewed(
     *,
-    reviewer=None,
-    checks: list[str] | None = None,
-    subject: str = "",
-    level: int | None = None,
-    endpoint: int | None = None,
-    prompt: int | None = None,
-    annotator: int | None = None,
-    since=None,
-    until=None,
-    text: str = "",
-    unclaimed_only: bool = False,
+    review: str = "",
+    reviewer: int | None = None,
+    decided_since: date | None = None,
+    decided_until: date | None = None,
+    **filters,
 ) -> QuerySet[Trace]:
-    """Succeeded traces awaiting a decision, oldest first, with the queue's filters."""
+    """``traces_matching(**filters)`` narrowed by review: its state, who decided, when."""
+    traces = traces_matching(**filters)
+    if review:
+        traces = traces.filter(review_is(review))
+    if decided_since:
+        traces = traces.filter(review__decided_at__gte=_midnight(decided_since))
+    if decided_until:
+        traces = traces.filter(review__decided_at__lt=_midnight(decided_until))
+    if reviewer:
+        decisions = ReviewDecision.objects.filter(trace=OuterRef("pk"), reviewer_id=reviewer)
+        traces = traces.filter(Exists(decisions))
+    return traces
+
+
+def _midnight(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def with_review_state(traces: QuerySet[Trace]) -> QuerySet[Trace]:
+    """The traces with their review as annotations (``review_status``, ``review_approvals``,
+    ``review_rank``, ``review_edited``), read in the same query as the traces."""
+    edited = Q(review__edited_thought__gt="") | Q(review__edited_solution__gt="")
+    return traces.annotate(
+        review_status=Coalesce(F("review__status"), Value(TraceReview.Status.PENDING)),
+        review_approvals=Coalesce(F("review__approvals"), 0),
+        review_rank=F("review__rank"),
+        review_edited=Case(When(edited, then=True), default=False, output_field=BooleanField()),
+    )
+
+
+def review_queue(*, reviewer=None, unclaimed_only: bool = False, **filters) -> QuerySet[Trace]:
+    """Succeeded traces awaiting a decision, oldest first, narrowed by ``traces_matching``'s
+    filters (those of QueueFilterForm), never the reviewer's own."""
     decided = TraceReview.objects.filter(trace=OuterRef("pk")).exclude(
         status=TraceReview.Status.PENDING
     )
     # Anti-joins rather than outer joins: counting the queue then reads one covering index.
-    traces = Trace.objects.filter(status=Trace.Status.SUCCEEDED).exclude(Exists(decided))
+    traces = traces_matching(status=Trace.Status.SUCCEEDED, **filters).exclude(Exists(decided))
     if reviewer is not None:
         traces = traces.exclude(annotation__in=Annotation.objects.filter(annotator=reviewer))
     if unclaimed_only:
@@ -46,33 +95,7 @@ def review_queue(
             | Q(review__claim_expires_at__lt=now)
             | Q(review__claimed_by=reviewer)
         )
-    for name in checks or []:
-        traces = traces.filter(**{Trace.FLAGS[name]: True})
-    if subject:
-        traces = traces.filter(annotation__problem__subject=subject)
-    if level is not None:
-        traces = traces.filter(annotation__problem__level=level)
-    if endpoint:
-        traces = traces.filter(endpoint_id=endpoint)
-    if prompt:
-        traces = traces.filter(prompt_id=prompt)
-    if annotator:
-        traces = traces.filter(annotation__annotator_id=annotator)
-    if since:
-        traces = traces.filter(created_at__gte=since)
-    if until:
-        traces = traces.filter(created_at__lt=until)
-    if text:
-        traces = with_text(traces, text)
     return traces.order_by("created_at", "pk")
-
-
-def with_text(traces: QuerySet[Trace], text: str) -> QuerySet[Trace]:
-    """Traces whose thought or solution has all these words (PostgreSQL, indexed; any case),
-    or contains this text (other databases)."""
-    if connections[traces.db].vendor == "postgresql":
-        return traces.filter(search=SearchQuery(text, config="simple"))
-    return traces.filter(Q(thought__icontains=text) | Q(solution__icontains=text))
 
 
 def queue_counts(traces: QuerySet[Trace], **aggregates: Aggregate) -> dict:

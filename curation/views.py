@@ -5,13 +5,15 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
-from rest_framework.exceptions import ValidationError
 
 from annotator.roles import Role, role_required
+from expansion.filters import CHECK_CHOICES
 from expansion.models import LLMEndpoint, PromptVersion, Trace
+from expansion.selectors import filter_choices
 
 from . import presentation, services
-from .api import ReviewSerializer, queue_filters
+from .api import ReviewSerializer
+from .filters import QueueFilterForm
 from .models import Reason, ReviewDecision, TraceReview
 from .selectors import COUNTS_SECONDS, QueuePaginator, queue_counts, review_queue
 
@@ -21,11 +23,13 @@ PER_PAGE = 25
 @require_GET
 @role_required(Role.REVIEWER, Role.ADMIN)
 def queue(request):
-    try:
-        filters = queue_filters(request.GET)
-    except ValidationError as exc:
-        messages.error(request, f"Some filters were ignored: {exc.detail}")
-        filters = {}
+    form = QueueFilterForm.bind(request.GET)
+    if form.is_valid():
+        filters = form.filters()
+    else:
+        messages.error(request, "Some filters were ignored. " + " ".join(form.refusals()))
+        filters = {k: v for k, v in form.cleaned_data.items() if v not in (None, "", [])}
+    form.offer_choices(filter_choices())
     chosen = filters.get("checks", [])
     traces = review_queue(reviewer=request.user, **filters)
     without_checks = review_queue(
@@ -48,20 +52,19 @@ def queue(request):
     page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    checks = [{"name": name, "label": label, "count": counts[name], "checked": name in chosen}
+              for name, label in CHECK_CHOICES]  # fmt: skip
     return render(request, "curation/queue.html", {
-        "page": page, "counts": counts, "checks": Trace.FLAGS, "query": query.urlencode(),
-        "chosen": request.GET.getlist("checks"), "params": request.GET,
-        "counts_seconds": COUNTS_SECONDS,
+        "page": page, "counts": counts, "checks": checks, "query": query.urlencode(),
+        "form": form, "params": request.GET, "counts_seconds": COUNTS_SECONDS,
     })  # fmt: skip
 
 
 @require_POST
 @role_required(Role.REVIEWER, Role.ADMIN)
 def next_item(request):
-    try:
-        filters = queue_filters(request.POST)
-    except ValidationError:
-        filters = {}
+    form = QueueFilterForm.bind(request.POST)
+    filters = form.filters() if form.is_valid() else {}
     trace = services.review_next(reviewer=request.user, **filters)
     if trace is None:
         messages.info(request, "Nothing left to review with these filters.")

@@ -1,4 +1,7 @@
+from django import forms
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -13,7 +16,9 @@ from rest_framework.views import APIView
 from annotator.models import Annotation
 from annotator.roles import HasRole, Role
 
+from .filters import TraceFilterForm
 from .models import LLMEndpoint, PromptVersion, Trace
+from .selectors import traces_matching
 from .services import trace_cancel, traces_request
 
 LIST_FIELDS = [
@@ -51,49 +56,61 @@ class CancelRefusedSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Trace.Status.choices)
 
 
-MAX_ID = 2**63 - 1
-FILTERS = {"status": "status", "annotation": "annotation_id", "endpoint": "endpoint_id",
-           "prompt": "prompt_id"}  # fmt: skip
+def filter_parameters(form_class: type[TraceFilterForm], *, skip=()) -> list[OpenApiParameter]:
+    """The OpenAPI query parameters of a filter form: its fields, then its old names."""
+    kinds = {forms.DateField: OpenApiTypes.DATE, forms.NullBooleanField: OpenApiTypes.BOOL,
+             forms.IntegerField: OpenApiTypes.INT}  # fmt: skip
+    parameters = []
+    for name, field in form_class.base_fields.items():
+        if name in skip:
+            continue
+        kind = next((k for cls, k in kinds.items() if isinstance(field, cls)), OpenApiTypes.STR)
+        choices = [value for value, _ in getattr(field, "choices", []) if value != ""]
+        description = " ".join(str(t) for t in (field.label or "", field.help_text) if t)
+        if name == "endpoint":
+            kind, description = OpenApiTypes.STR, "Endpoint id or name."
+        parameters.append(OpenApiParameter(
+            name, kind, many=name in form_class.LISTS, enum=choices or None,
+            description=description,
+        ))  # fmt: skip
+    for old, new in form_class.ALIASES.items():
+        if new not in skip:
+            kind = next(p.type for p in parameters if p.name == new)
+            parameters.append(OpenApiParameter(
+                old, kind, many=new in form_class.LISTS, deprecated=True,
+                description=f"Old name of {new}.",
+            ))  # fmt: skip
+    return parameters
 
 
-@extend_schema_view(
-    list=extend_schema(
-        parameters=[
-            OpenApiParameter("status", str, enum=list(Trace.Status.values)),
-            OpenApiParameter("annotation", int),
-            OpenApiParameter("endpoint", int),
-            OpenApiParameter("prompt", int, description="Prompt version id."),
-        ]
-    )
-)
+def valid_filters(form: TraceFilterForm) -> dict:
+    """The filters of a valid form; a 400 naming each refused one."""
+    if not form.is_valid():
+        raise serializers.ValidationError(form.errors)
+    return form.filters()
+
+
+@extend_schema_view(list=extend_schema(parameters=filter_parameters(TraceFilterForm)))
 class TraceViewSet(viewsets.ReadOnlyModelViewSet):
     """Expansion jobs and their traces (reviewers and admins)."""
 
     permission_classes = [HasRole(Role.REVIEWER, Role.ADMIN)]
     ordering_fields = ["created_at", "finished_at", "completion_tokens", "cost", "status"]
+    filter_form = TraceFilterForm
 
     def get_serializer_class(self):
         return TraceListSerializer if self.action == "list" else TraceSerializer
 
     def get_queryset(self):
-        traces = Trace.objects.order_by("-created_at", "-pk")
         if self.action != "list":
-            return traces
-        traces = traces.defer(*Trace.LONG_TEXTS)
-        errors = {}
-        for param, field in FILTERS.items():
-            value = self.request.query_params.get(param)
-            if not value:
-                continue
-            if param == "status" and value not in Trace.Status.values:
-                errors[param] = f"Must be one of {', '.join(Trace.Status.values)}."
-            elif param != "status" and not (value.isdigit() and int(value) <= MAX_ID):
-                errors[param] = "Must be an id (a whole number)."
-            else:
-                traces = traces.filter(**{field: value})
-        if errors:
-            raise serializers.ValidationError(errors)
-        return traces
+            return Trace.objects.order_by("-created_at", "-pk")
+        filters = valid_filters(self.filter_form.bind(self.request.query_params))
+        traces = self.select(**filters)
+        return traces.defer(*Trace.LONG_TEXTS).order_by("-created_at", "-pk")
+
+    @staticmethod
+    def select(**filters) -> QuerySet[Trace]:
+        return traces_matching(**filters)
 
     @extend_schema(request=None, responses={200: TraceListSerializer, 409: CancelRefusedSerializer})
     @action(detail=True, methods=["post"])

@@ -5,7 +5,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotator.roles import Role, role_required
 
-from .models import LLMEndpoint, PromptVersion, Trace
+from .filters import TraceFilterForm
+from .models import Trace
+from .selectors import filter_choices, traces_matching
 from .services import trace_cancel
 
 TRACES_PER_PAGE = 50
@@ -14,28 +16,24 @@ TRACES_PER_PAGE = 50
 @require_GET
 @role_required(Role.REVIEWER, Role.ADMIN)
 def trace_list(request):
-    traces = Trace.objects.select_related("endpoint", "prompt", "annotation__problem").defer(
+    form = TraceFilterForm.bind(request.GET)
+    if form.is_valid():
+        traces = traces_matching(**form.filters())
+    else:
+        # A refused filter lists nothing rather than everything, and says why.
+        traces = Trace.objects.none()
+        for refusal in form.refusals():
+            messages.error(request, refusal)
+    form.offer_choices(filter_choices())
+    traces = traces.select_related("endpoint", "prompt", "annotation__problem").defer(
         *Trace.LONG_TEXTS
     )
-    wanted = request.GET.get("status", "")
-    if wanted in Trace.Status.values:
-        traces = traces.filter(status=wanted)
-    chosen = {}
-    for param, field in (("annotation", "annotation_id"), ("endpoint", "endpoint_id"),
-                         ("prompt", "prompt_id")):  # fmt: skip
-        value = chosen[param] = request.GET.get(param, "")
-        if value.isdigit() and len(value) < 19:
-            traces = traces.filter(**{field: value})
     page = Paginator(traces.order_by("-created_at", "-pk"), TRACES_PER_PAGE).get_page(
         request.GET.get("page")
     )
     context = {
         "page": page,
-        "statuses": Trace.Status.values,
-        "wanted": wanted,
-        **chosen,
-        "endpoints": LLMEndpoint.objects.order_by("name").values_list("pk", "name"),
-        "prompts": PromptVersion.objects.order_by("name", "-version"),
+        "form": form,
         # The table refreshes itself while a job on it is queued or running.
         "live": any(not trace.is_finished for trace in page),
     }

@@ -15,11 +15,11 @@ from expansion.models import Trace
 from ..models import Marker
 from . import metrics
 from .figures import figures_get, traces_url
-from .filters import TraceFilterForm, traces_filtered
+from .filters import AnalyticsFilterForm, traces_filtered
 from .tasks import count_marker, fill_profiles
 
 TRACES_PER_PAGE = 50
-VISIBLE_FILTERS = ["status", "review", "has", "lacks", "answer_match", "flag", "clear"]
+VISIBLE_FILTERS = ["status", "review", "has", "lacks", "answer_match", "checks", "clear"]
 
 
 def _fresh(request) -> bool:
@@ -44,8 +44,8 @@ def _funnel_links(funnel: dict, *, is_admin: bool) -> list[dict]:
         day = window.start.date() if window.start else None
         return {
             "problems": reverse("problem-list") if not day else None,
-            "expanded": traces_url(status="succeeded", since=day),
-            "awaiting": traces_url(review="awaiting", since=day),
+            "expanded": traces_url(status="succeeded", finished_since=day),
+            "awaiting": traces_url(review="pending", finished_since=day),
             "approved": traces_url(review="approved", decided_since=day),
             "rejected": traces_url(review="rejected", decided_since=day),
             "exported": reverse("exports") if is_admin and not day else None,
@@ -149,11 +149,11 @@ def compare(request):
 @require_GET
 @role_required(Role.REVIEWER, Role.ADMIN)
 def traces(request):
-    form = TraceFilterForm(request.GET)
+    form = AnalyticsFilterForm.bind(request.GET)
     if not form.is_valid():
         context = {"form": form, "flags": Trace.FLAGS, "visible_fields": VISIBLE_FILTERS}
         return render(request, "analytics/traces.html", context, status=400)
-    matching = traces_filtered(form.cleaned_data).select_related(
+    matching = traces_filtered(form.filters()).select_related(
         "endpoint", "prompt", "annotation__problem", "review", "profile"
     ).only(
         "pk", "status", "finished_at", "completion_tokens", "cost", "is_simulated",
@@ -165,7 +165,7 @@ def traces(request):
     page = Paginator(matching, TRACES_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    applied = {k: v for k, v in form.cleaned_data.items() if v not in (None, "", [])}
+    applied = form.filters()
     return render(request, "analytics/traces.html", {
         "form": form, "page": page, "query": query.urlencode(), "applied": applied,
         "flags": Trace.FLAGS, "visible_fields": VISIBLE_FILTERS,

@@ -15,13 +15,15 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, OuterRef, QuerySet
 from django.db.models.expressions import RawSQL
 
 from expansion.models import Trace
 from expansion.prompts import SOLUTION_CLOSE, SOLUTION_OPEN, THOUGHT_CLOSE, THOUGHT_OPEN
 
+from ..filters import ExportFilterForm
 from ..models import Decision, ReviewDecision
+from ..selectors import traces_reviewed
 
 FORMATS = ("messages", "sharegpt", "alpaca", "dpo", "raw")
 STYLES = ("think-tags", "still", "reasoning-field")
@@ -42,50 +44,26 @@ def _pseudonym(secret: str, kind: str, user_id: int) -> str:
     return f"{kind}-{digest.hexdigest()[:12]}"
 
 
-def export_queryset(
-    *,
-    status: str = "approved",
-    since=None,
-    until=None,
-    source: str = "",
-    subject: str = "",
-    level: int | None = None,
-    prompt: int | None = None,
-    endpoint: str = "",
-    model: str = "",
-    min_tokens: int = 0,
-    checks_passed: bool = False,
-    include_simulated: bool = False,
-) -> QuerySet[Trace]:
-    """The traces an export covers, in a stable order (problem, then trace)."""
-    traces = Trace.objects.filter(status=Trace.Status.SUCCEEDED)
-    if status == "pending":
-        traces = traces.filter(Q(review__isnull=True) | Q(review__status="pending"))
-    elif status != "any":
-        traces = traces.filter(review__status=status)
-    if not include_simulated:
-        traces = traces.filter(is_simulated=False)
-    if since:
-        traces = traces.filter(created_at__gte=since)
-    if until:
-        traces = traces.filter(created_at__lt=until)
-    if source:
-        traces = traces.filter(annotation__problem__source=source)
-    if subject:
-        traces = traces.filter(annotation__problem__subject=subject)
-    if level is not None:
-        traces = traces.filter(annotation__problem__level=level)
-    if prompt:
-        traces = traces.filter(prompt_id=prompt)
-    if endpoint:
-        by_id = endpoint.isdigit()
-        traces = traces.filter(**{"endpoint_id" if by_id else "endpoint__name": endpoint})
-    if model:
-        traces = traces.filter(params__model=model)
+def export_queryset(**filters) -> QuerySet[Trace]:
+    """The traces an export covers, in a stable order (problem, then trace).
+
+    ``filters`` are ExportFilterForm's (old names too: ``since``/``until`` are the days the
+    traces were created), as strings or values; ValueError names a refused one.
+    """
+    form = ExportFilterForm.bind(filters)
+    if not form.is_valid():
+        raise ValueError(" ".join(form.refusals()))
+    values = form.filters()
+    status = values.pop("status", "approved")
+    min_tokens = values.pop("min_tokens", 0)
+    if values.pop("checks_passed", False):
+        values["clear"] = list(Trace.FLAGS)
+    if not values.pop("include_simulated", False):
+        values["simulated"] = False
+    review = "" if status == "any" else status
+    traces = traces_reviewed(status=Trace.Status.SUCCEEDED, review=review, **values)
     if min_tokens:
         traces = traces.filter(completion_tokens__gte=min_tokens)
-    if checks_passed:
-        traces = traces.filter(**dict.fromkeys(Trace.FLAGS.values(), False))
     return traces.order_by("annotation__problem__source", "annotation__problem__external_id", "pk")
 
 

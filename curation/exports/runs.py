@@ -12,8 +12,9 @@ from django.utils import timezone
 from ..models import Export
 from .writer import ExportError, check_style, dataset_export, parse_day, parse_splits
 
+DAYS = ("created_since", "created_until", "finished_since", "finished_until", "since", "until")
 FILTER_KEYS = (
-    "status", "since", "until", "source", "subject", "level", "prompt", "endpoint", "model",
+    "status", *DAYS, "source", "subject", "level", "prompt", "endpoint", "model",
     "min_tokens", "checks_passed", "include_simulated",
 )  # fmt: skip
 logger = logging.getLogger(__name__)
@@ -66,8 +67,9 @@ class _Heartbeat:
 
 def _write(export: Export):
     filters = dict(export.filters)
-    for key in ("since", "until"):
-        filters[key] = parse_day(filters.get(key), key)
+    for key in DAYS:
+        if key in filters:
+            filters[key] = parse_day(filters[key], key)
     result = dataset_export(
         output=export.folder, fmt=export.format, style=export.style, system=export.system,
         splits=parse_splits(export.split), seed=export.seed, force=True,

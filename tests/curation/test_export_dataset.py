@@ -300,7 +300,8 @@ def test_the_manifest_keeps_each_option_s_type(tmp_path, corpus):
     filters = manifest["filters"]
     assert filters["checks_passed"] is True and filters["include_simulated"] is False
     assert filters["min_tokens"] == 10 and filters["level"] is None
-    assert filters["since"] == "2020-01-31" and filters["until"] is None
+    # --since is the old name of --created-since: the manifest names the filter it applied.
+    assert filters["created_since"] == "2020-01-31" and filters["created_until"] is None
     assert filters["status"] == "approved" and filters["source"] == ""
     assert manifest["seed"] == 3 and manifest["splits"] == {"train": 1.0}
 

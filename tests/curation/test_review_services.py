@@ -104,7 +104,7 @@ def test_queue_filters(reviewer_user):
     flagged = TraceFactory(flag_answer_mismatch=True, thought="Wait, no.")
     TraceFactory(thought="Straight through.")
     assert list(review_queue(checks=["answer_mismatch"])) == [flagged]
-    assert list(review_queue(text="wait")) == [flagged]
+    assert list(review_queue(q="wait")) == [flagged]
     assert review_queue().count() == 2
 
 
@@ -112,16 +112,16 @@ def test_the_text_filter_searches_thought_and_solution_in_any_case(reviewer_user
     in_thought = TraceFactory(thought="Hmm. WAIT: 3+3 is 6.", solution="So x = 4.")
     in_solution = TraceFactory(thought="Straight through.", solution="Wait, x = 4.")
     neither = TraceFactory(thought="Straight through.", solution="So x = 4.")
-    assert list(review_queue(text="wait")) == [in_thought, in_solution]
-    assert list(review_queue(text="straight through")) == [in_solution, neither]
-    assert list(review_queue(text="zebra")) == []
+    assert list(review_queue(q="wait")) == [in_thought, in_solution]
+    assert list(review_queue(q="straight through")) == [in_solution, neither]
+    assert list(review_queue(q="zebra")) == []
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="full-text search: PostgreSQL")
 def test_on_postgresql_the_text_filter_matches_words_through_the_gin_index(reviewer_user):
     word = TraceFactory(thought="Wait, 3+3 is 6.")
     TraceFactory(thought="Awaiting nothing.")  # "wait" inside another word: no match
-    traces = review_queue(text="wait")
+    traces = review_queue(q="wait")
     assert list(traces) == [word]
     assert '"expansion_trace"."search" @@' in str(traces.query)
     with connection.cursor() as cursor:

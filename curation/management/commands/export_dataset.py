@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from curation.exports.records import FORMATS, STATUSES, STYLES
 from curation.exports.writer import ExportError, dataset_export, parse_day, parse_splits
+from curation.filters import ExportFilterForm
 
 
 def _day(value: str, option: str):
@@ -33,11 +34,16 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0, help="Seed of the split by problem.")
         parser.add_argument("--force", action="store_true", help="Replace an existing export.")
         parser.add_argument("--status", default="approved", choices=STATUSES)
-        parser.add_argument("--since", default="", help="Traces created on or after this date.")
-        parser.add_argument("--until", default="", help="Traces created before this date.")
+        for name, meaning in (("created-since", "created on or after"),
+                              ("created-until", "created before"),
+                              ("finished-since", "finished on or after"),
+                              ("finished-until", "finished before")):  # fmt: skip
+            parser.add_argument(f"--{name}", default="", help=f"Traces {meaning} this date.")
+        parser.add_argument("--since", default="", help="Old name of --created-since.")
+        parser.add_argument("--until", default="", help="Old name of --created-until.")
         parser.add_argument("--source", default="")
         parser.add_argument("--subject", default="")
-        parser.add_argument("--level", type=int)
+        parser.add_argument("--level", default="", help="5 or 'Level 5'.")
         parser.add_argument("--prompt-version", type=int, help="Prompt version id.")
         parser.add_argument("--endpoint", default="", help="Endpoint name or id.")
         parser.add_argument("--model", default="")
@@ -47,16 +53,25 @@ class Command(BaseCommand):
         parser.add_argument("--include-simulated", action="store_true")
 
     def handle(self, *args, **options):
+        days = {}
+        for name, old in (("created_since", "since"), ("created_until", "until"),
+                          ("finished_since", None), ("finished_until", None)):  # fmt: skip
+            option, value = name, options[name]
+            if not value and old:
+                option, value = old, options[old]
+            days[name] = _day(value, "--" + option.replace("_", "-"))
         filters = {
-            "status": options["status"],
-            "since": _day(options["since"], "--since"),
-            "until": _day(options["until"], "--until"),
+            "status": options["status"], **days,
             "source": options["source"], "subject": options["subject"],
-            "level": options["level"], "prompt": options["prompt_version"],
+            "level": options["level"] or None, "prompt": options["prompt_version"],
             "endpoint": options["endpoint"], "model": options["model"],
             "min_tokens": options["min_tokens"], "checks_passed": options["checks_passed"],
             "include_simulated": options["include_simulated"],
         }  # fmt: skip
+        form = ExportFilterForm.bind(filters)
+        if not form.is_valid():
+            raise CommandError(" ".join(form.refusals()))
+        filters["level"] = form.cleaned_data["level"]  # as a number in the manifest
         on_terminal = sys.stderr.isatty()
 
         def progress(done: int, total: int) -> None:

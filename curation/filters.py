@@ -1,0 +1,42 @@
+"""Curation's trace filters, layered on expansion's one trace filter form."""
+
+from django import forms
+
+from expansion.filters import IdField, TraceFilterForm, day_field
+
+from .models import TraceReview
+
+# "pending": a succeeded trace with no decision yet (never opened, or opened and not decided).
+REVIEW_CHOICES = [("", "any"), *TraceReview.Status.choices]
+
+
+class ReviewFilterForm(TraceFilterForm):
+    """The trace filters and where a trace stands in review."""
+
+    review = forms.ChoiceField(required=False, choices=REVIEW_CHOICES,
+                               help_text="pending: succeeded and not decided yet.")  # fmt: skip
+    reviewer = IdField(label="Reviewer", help_text="Traces this reviewer decided on.")
+    decided_since = day_field("Decided since", "Last decided on or after this day.")
+    decided_until = day_field("Decided until", "Last decided before this day.")
+
+
+class QueueFilterForm(TraceFilterForm):
+    """The review queue's filters: it lists succeeded traces awaiting a decision only."""
+
+    status = None
+    clear = None
+    LISTS = ("checks",)
+
+
+class ExportFilterForm(ReviewFilterForm):
+    """The filters of an export (``export_dataset``, ``POST /api/exports/``). Here ``status``
+    is the review status, as the option always meant; every trace exported has succeeded."""
+
+    status = forms.ChoiceField(required=False, choices=[
+        (s, s) for s in ("approved", "rejected", "pending", "any")])  # fmt: skip
+    review = None
+    clear = None
+    LISTS = ("checks",)
+    min_tokens = forms.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+    checks_passed = forms.BooleanField(required=False, help_text="No automatic check flagged it.")
+    include_simulated = forms.BooleanField(required=False)
