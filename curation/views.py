@@ -24,11 +24,7 @@ PER_PAGE = 25
 @role_required(Role.REVIEWER, Role.ADMIN)
 def queue(request):
     form = QueueFilterForm.bind(request.GET)
-    if form.is_valid():
-        filters = form.filters()
-    else:
-        messages.error(request, "Some filters were ignored. " + " ".join(form.refusals()))
-        filters = {k: v for k, v in form.cleaned_data.items() if v not in (None, "", [])}
+    filters = form.page_filters(request)
     form.offer_choices(filter_choices())
     chosen = filters.get("checks", [])
     traces = review_queue(reviewer=request.user, **filters)
@@ -64,7 +60,7 @@ def queue(request):
 @role_required(Role.REVIEWER, Role.ADMIN)
 def next_item(request):
     form = QueueFilterForm.bind(request.POST)
-    filters = form.filters() if form.is_valid() else {}
+    filters = form.page_filters(request)
     trace = services.review_next(reviewer=request.user, **filters)
     if trace is None:
         messages.info(request, "Nothing left to review with these filters.")

@@ -5,6 +5,7 @@ in subclasses) and pass its ``cleaned_data`` to ``selectors.traces_matching``.""
 from datetime import date
 
 from django import forms
+from django.contrib import messages
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.forms.utils import pretty_name
 from django.http import QueryDict
@@ -109,6 +110,14 @@ class TraceFilterForm(forms.Form):
 
     def filters(self) -> dict:
         """The cleaned values that filter something (call after ``is_valid``)."""
+        return {k: v for k, v in self.cleaned_data.items() if v not in (None, "", [])}
+
+    def page_filters(self, request) -> dict:
+        """The filters a page applies: the valid ones. Each refused one is left out and said
+        in the page's messages, so the list still shows what the other filters match."""
+        if self.is_valid():
+            return self.filters()
+        messages.error(request, "Some filters were ignored. " + " ".join(self.refusals()))
         return {k: v for k, v in self.cleaned_data.items() if v not in (None, "", [])}
 
     def refusals(self) -> list[str]:

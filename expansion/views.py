@@ -17,13 +17,7 @@ TRACES_PER_PAGE = 50
 @role_required(Role.REVIEWER, Role.ADMIN)
 def trace_list(request):
     form = TraceFilterForm.bind(request.GET)
-    if form.is_valid():
-        traces = traces_matching(**form.filters())
-    else:
-        # A refused filter lists nothing rather than everything, and says why.
-        traces = Trace.objects.none()
-        for refusal in form.refusals():
-            messages.error(request, refusal)
+    traces = traces_matching(**form.page_filters(request))
     form.offer_choices(filter_choices())
     traces = traces.select_related("endpoint", "prompt", "annotation__problem").defer(
         *Trace.LONG_TEXTS

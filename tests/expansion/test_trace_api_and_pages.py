@@ -107,3 +107,19 @@ def test_the_job_list_filters_by_endpoint_and_prompt_and_refreshes_while_jobs_ru
     assert ids == {finished.pk} and 'hx-trigger="every 2s"' not in body  # all finished
     assert f'<option value="{other.pk}" selected>other</option>' not in body
     assert listed(prompt=finished.prompt_id + 1000)[0] == set()
+
+
+def test_a_refused_filter_on_the_job_list_is_said_and_the_other_filters_still_apply(
+    client_as, reviewer_user, finished, endpoint
+):
+    other = LLMEndpoint.objects.create(name="other", base_url="https://o.example/v1", model="m")
+    client = client_as(reviewer_user)
+
+    def listed(endpoint_id) -> str:
+        params = {"endpoint": endpoint_id, "created_since": "not a day"}
+        return client.get("/traces/", params).content.decode()
+
+    body = listed(endpoint.pk)
+    assert "Some filters were ignored." in body and "Created since" in body
+    assert f"/traces/{finished.pk}/" in body
+    assert f"/traces/{finished.pk}/" not in listed(other.pk)
