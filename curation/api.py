@@ -68,6 +68,17 @@ class ReviewSerializer(serializers.Serializer):
         help_text="For reexpand.",
     )  # fmt: skip
 
+    def decision_arguments(self) -> dict:
+        """The validated values as ``services.review_decide`` takes them (page and API)."""
+        values = self.validated_data
+        return {
+            "decision": values["decision"], "reason": values.get("reason", ""),
+            "comment": values.get("comment", ""),
+            "edited_thought": values.get("edited_thought", ""),
+            "edited_solution": values.get("edited_solution", ""),
+            "prompt": values.get("prompt_version"), "endpoint": values.get("endpoint"),
+        }  # fmt: skip
+
 
 class DecisionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
@@ -89,15 +100,10 @@ class TraceReviewView(APIView):
         get_object_or_404(Trace.objects.only("pk"), pk=pk)
         data = ReviewSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        values = data.validated_data
         try:
             decision = services.review_decide(
-                trace_id=pk, reviewer=request.user, decision=values["decision"],
-                reason=values.get("reason", ""), comment=values.get("comment", ""),
-                edited_thought=values.get("edited_thought", ""),
-                edited_solution=values.get("edited_solution", ""),
-                prompt=values.get("prompt_version"), endpoint=values.get("endpoint"),
-            )  # fmt: skip
+                trace_id=pk, reviewer=request.user, **data.decision_arguments()
+            )
         except services.OwnAnnotation as exc:
             raise PermissionDenied(str(exc)) from exc
         except services.ReviewRefused as exc:

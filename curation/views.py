@@ -146,15 +146,10 @@ def decide(request, trace_id: int):
     form = ReviewSerializer(data={key: value for key, value in request.POST.items() if value})
     if not form.is_valid():
         return _refused(request, trace, _form_errors(form.errors))
-    values = form.validated_data
     try:
         record = services.review_decide(
-            trace_id=trace.pk, reviewer=request.user, decision=values["decision"],
-            reason=values.get("reason", ""), comment=values.get("comment", ""),
-            edited_thought=values.get("edited_thought", ""),
-            edited_solution=values.get("edited_solution", ""),
-            prompt=values.get("prompt_version"), endpoint=values.get("endpoint"),
-        )  # fmt: skip
+            trace_id=trace.pk, reviewer=request.user, **form.decision_arguments()
+        )
     except services.ReviewRefused as exc:
         return _refused(request, trace, str(exc))
     if request.htmx and record.decision in services.UNDOABLE:
