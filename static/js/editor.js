@@ -87,8 +87,19 @@
   // Requests of the editor carry the seconds worked since the last one; each remembers how
   // many edits it contained, so that its answer knows whether the screen has moved on since.
   var pending = null;
+  // A restored copy that conflicts lives in this browser only: the form on screen shows the
+  // saved version. "Keep mine" then sends that copy, the one the conflict view showed as yours.
+  var conflictCopy = null;
+  var RECORD_FIELDS = ["kind", "text", "notes", "final_answer"];
   document.body.addEventListener("htmx:configRequest", function (event) {
     if (!ours(event.detail.elt) || event.detail.path.indexOf("/preview/") !== -1) return;
+    if (conflictCopy && event.detail.elt.id === "keep-mine") {
+      var params = event.detail.parameters;
+      RECORD_FIELDS.forEach(function (name) { params.delete(name); });
+      conflictCopy.forEach(function (entry) {
+        if (RECORD_FIELDS.indexOf(entry[0]) !== -1) params.append(entry[0], entry[1]);
+      });
+    }
     event.detail.parameters.set("elapsed", activeSeconds);
     pending = { edits: edits, elapsed: activeSeconds };
     activeSeconds = 0;
@@ -108,6 +119,7 @@
     if (!sent) return;
     var code = xhr.status;
     if (code >= 200 && code < 300) {
+      conflictCopy = null;
       if (edits === sent.edits) {
         dropLocalCopy();
       } else {
@@ -313,6 +325,7 @@
         carrier.appendChild(input);
       });
     document.body.appendChild(carrier);
+    conflictCopy = stored.entries;
     setStatus(orphan ? "Restoring unsaved work left by a closed tab…" : "Restoring unsaved work from this browser…", "saving");
     htmx.ajax("POST", form.dataset.stepsUrl, { source: carrier, target: "#editor-body" }).then(function () {
       carrier.remove();

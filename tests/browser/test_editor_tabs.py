@@ -10,9 +10,9 @@ from .test_annotation_editor import wait_saved, write_step
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_each_tab_keeps_its_own_copy_and_the_conflict_marks_what_differs(
-    page, log_in, annotator_user
-):
+def two_tabs_in_conflict(page, log_in):
+    """A second tab saves version 4; this tab's change, based on version 3, conflicts.
+    Returns the second tab."""
     ProblemFactory()
     log_in("ann")
     page.click("#next-problem")
@@ -29,6 +29,13 @@ def test_each_tab_keeps_its_own_copy_and_the_conflict_marks_what_differs(
 
     write_step(page, 0, "attempt", "Try $x=3$ first, then check.")  # based on version 3
     page.locator("#conflict", has_text="changed elsewhere").wait_for()
+    return other
+
+
+def test_each_tab_keeps_its_own_copy_and_the_conflict_marks_what_differs(
+    page, log_in, annotator_user
+):
+    other = two_tabs_in_conflict(page, log_in)
     mine = page.locator("#conflict .conflict-mine")
     saved = page.locator("#conflict .conflict-saved")
     assert "check." in mine.locator("ins").all_inner_texts()[-1]
@@ -55,3 +62,18 @@ def test_each_tab_keeps_its_own_copy_and_the_conflict_marks_what_differs(
     other.reload()
     other.locator("#conflict", has_text="changed elsewhere").wait_for()
     assert "then check." in other.locator("#conflict .conflict-mine").inner_text()
+
+
+def test_keep_mine_after_a_reload_saves_the_copy_the_conflict_showed(page, log_in, annotator_user):
+    two_tabs_in_conflict(page, log_in).close()
+
+    # After a reload the form shows the saved version and the conflict shows this tab's copy:
+    # keeping it saves that copy, not what the form on screen holds.
+    page.reload()
+    page.locator("#conflict", has_text="changed elsewhere").wait_for()
+    page.click("#keep-mine")
+    wait_saved(page, 5)
+    assert Annotation.objects.get().steps[0]["text"] == "Try $x=3$ first, then check."
+    assert page.locator("#steps textarea[name=text]").first.input_value() == (
+        "Try $x=3$ first, then check."
+    )

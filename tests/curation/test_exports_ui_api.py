@@ -149,3 +149,22 @@ def test_the_api_refuses_dpo_pairs_in_the_reasoning_field_style(api_as, admin_us
                                        "style": "reasoning-field"}, format="json")  # fmt: skip
     assert response.status_code == 400 and "does not fit dpo" in str(response.json()["style"])
     assert not Export.objects.exists()
+
+
+def test_the_export_page_names_its_days_by_what_they_mean(
+    client_as, admin_user, approved, settings, tmp_path, tasks_inline,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    settings.VAR_DIR = tmp_path
+    client = client_as(admin_user)
+    body = client.get("/exports/").content.decode()
+    for label, name in [("Created since", "created_since"), ("Created until", "created_until"),
+                        ("Finished since", "finished_since"),
+                        ("Finished until", "finished_until")]:  # fmt: skip
+        assert f'{label} <input type="date" name="{name}"' in body
+    assert 'name="since"' not in body and 'name="until"' not in body
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/exports/", {"format": "messages", "finished_since": "2999-01-01"})
+    export = Export.objects.get()
+    assert export.status == "failed" and export.error.startswith("Nothing to export")
+    assert export.filters["finished_since"] == "2999-01-01"
