@@ -1,4 +1,3 @@
-from django.core.exceptions import PermissionDenied
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -218,8 +217,3 @@ class AnnotationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         annotation = self.get_object()
         released = services.annotation_release(annotation_id=annotation.pk, user=request.user)
         return Response(AnnotationSerializer(released).data)
-
-    def handle_exception(self, exc):
-        if isinstance(exc, PermissionDenied):
-            return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
-        return super().handle_exception(exc)

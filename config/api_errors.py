@@ -1,9 +1,10 @@
 """API errors are JSON with a human-readable ``detail``, and field errors beside it."""
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied as Refused
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from rest_framework import status
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, PermissionDenied
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -68,6 +69,9 @@ def api_exception_handler(exc, context):
     message = _unreadable_body(exc)
     if message:
         return Response({"detail": message}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, Refused) and str(exc):
+        # A service's refusal says why (DRF would answer a generic message): keep its words.
+        exc = PermissionDenied(str(exc))
     response = exception_handler(exc, context)
     if response is not None and isinstance(response.data, dict) and "detail" not in response.data:
         summary = _first_message(response.data)

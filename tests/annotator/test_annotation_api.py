@@ -95,6 +95,10 @@ def test_annotators_see_only_their_own(api_as, annotator_user, reviewer_user):
     # Reviewers read but cannot write someone's annotation.
     response = reviewer.patch(f"/api/annotations/{theirs.id}/", {"version": 1}, format="json")
     assert response.status_code == 403
+    # The service's refusal keeps its words through the API's one error handler.
+    assert (
+        response.json()["detail"] == "Only the annotator who holds this annotation can change it."
+    )
 
 
 def test_release_gives_the_problem_back(api_as, annotator_user):
