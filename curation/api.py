@@ -13,7 +13,7 @@ from expansion.api import TraceListSerializer
 from expansion.models import LLMEndpoint, PromptVersion, Trace
 
 from . import services
-from .models import Decision, Reason
+from .models import Decision, Reason, ReviewDecision, TraceReview
 from .selectors import QueuePaginator, review_queue
 
 MAX_ID = 2**63 - 1
@@ -88,9 +88,18 @@ class ReviewSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(choices=[d for d in Decision.values if d != Decision.UNDO])
     reason = serializers.ChoiceField(choices=[r for r in Reason.values if r], required=False,
                                      help_text="Required for reject.")  # fmt: skip
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
-    edited_thought = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    edited_solution = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    # The review page's decide view validates with this serializer too: one limit per field.
+    comment = serializers.CharField(
+        required=False, allow_blank=True, max_length=ReviewDecision.COMMENT_MAX_CHARS
+    )
+    edited_thought = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False,
+        max_length=TraceReview.EDITED_THOUGHT_MAX_CHARS,
+    )  # fmt: skip
+    edited_solution = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False,
+        max_length=TraceReview.EDITED_SOLUTION_MAX_CHARS,
+    )  # fmt: skip
     prompt_version = serializers.PrimaryKeyRelatedField(
         queryset=PromptVersion.objects.all(), required=False, help_text="For reexpand."
     )

@@ -28,8 +28,14 @@ class ExportRequestSerializer(serializers.Serializer):
         help_text="reasoning-field is for Hugging Face datasets/TRL: no dataset_info.json "
                   "(LLaMA-Factory has no column for it); not with dpo.",
     )  # fmt: skip
-    system = serializers.CharField(required=False, allow_blank=True, default="")
-    split = serializers.CharField(default="train=1", help_text="e.g. train=0.95,test=0.05")
+    # The exports page validates with this serializer too: one limit per field.
+    system = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=Export.SYSTEM_MAX_CHARS
+    )
+    split = serializers.CharField(
+        default="train=1", help_text="e.g. train=0.95,test=0.05",
+        max_length=Export._meta.get_field("split").max_length,
+    )  # fmt: skip
     seed = serializers.IntegerField(default=0, min_value=-(2**31), max_value=2**31 - 1)
     status = serializers.ChoiceField(choices=STATUSES, default="approved")
     since = serializers.DateField(required=False)
