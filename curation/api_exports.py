@@ -40,12 +40,20 @@ class ExportRequestSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=STATUSES, default="approved")
     since = serializers.DateField(required=False)
     until = serializers.DateField(required=False)
-    source = serializers.CharField(required=False, allow_blank=True)
-    subject = serializers.CharField(required=False, allow_blank=True)
+    source = serializers.CharField(
+        required=False, allow_blank=True, max_length=Export.FILTER_MAX_CHARS
+    )
+    subject = serializers.CharField(
+        required=False, allow_blank=True, max_length=Export.FILTER_MAX_CHARS
+    )
     level = serializers.IntegerField(required=False, min_value=0, max_value=32767)
     prompt = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
-    endpoint = serializers.CharField(required=False, allow_blank=True)
-    model = serializers.CharField(required=False, allow_blank=True)
+    endpoint = serializers.CharField(
+        required=False, allow_blank=True, max_length=Export.FILTER_MAX_CHARS
+    )
+    model = serializers.CharField(
+        required=False, allow_blank=True, max_length=Export.FILTER_MAX_CHARS
+    )
     min_tokens = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
     checks_passed = serializers.BooleanField(default=False)
     include_simulated = serializers.BooleanField(default=False)

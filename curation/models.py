@@ -119,6 +119,7 @@ class Export(models.Model):
         FAILED = "failed"
 
     SYSTEM_MAX_CHARS = 20_000  # the system prompt written into every exported record
+    FILTER_MAX_CHARS = 200  # a source, subject, endpoint or model name to filter on
 
     format = models.CharField(max_length=16)
     style = models.CharField(max_length=20, default="think-tags")

@@ -48,4 +48,8 @@ def test_the_export_page_and_api_refuse_an_oversized_system_prompt(client_as, ap
     assert api.status_code == 400 and "system" in api.json()
     long_split = {"format": "messages", "split": "train=1," + "a" * 300}
     assert api_as(admin_user).post("/api/exports/", long_split, format="json").status_code == 400
+    for name in ("source", "subject", "endpoint", "model"):
+        long_filter = {"format": "messages", name: "f" * (Export.FILTER_MAX_CHARS + 1)}
+        refused = api_as(admin_user).post("/api/exports/", long_filter, format="json")
+        assert refused.status_code == 400 and name in refused.json()
     assert Export.objects.count() == 0
