@@ -44,7 +44,8 @@ class LLMEndpoint(models.Model):
         max_length=100,
         blank=True,
         validators=[validate_api_key_env],
-        help_text="Name of the environment variable that holds the key (never the key itself).",
+        help_text="Name of the environment variable that holds the key (never the key itself): "
+        "LLM_API_KEY, OPENAI_API_KEY or one listed in LLM_API_KEY_NAMES.",
     )
     temperature = models.FloatField(default=0.7)
     top_p = models.FloatField(default=1.0)
