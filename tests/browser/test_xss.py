@@ -58,6 +58,9 @@ INJECTED = """() => {
 TEXT_BOXES = """(names) => [...document.querySelectorAll('input')]
   .filter((box) => names.includes(box.name) && ['text', 'search'].includes(box.type))
   .map((box) => [box.name, box.value])"""
+INLINE_RUNS = """() => { const probe = document.createElement('script');
+  probe.textContent = 'window.inlineRan = true'; document.head.appendChild(probe);
+  const ran = window.inlineRan === true; probe.remove(); return ran; }"""
 LISTEN = """document.addEventListener('securitypolicyviolation', (event) =>
   window.reportViolation(event.violatedDirective + ' ' + (event.blockedURI || 'inline')
                          + ' at ' + location.pathname));"""
@@ -72,7 +75,7 @@ def _strip_csp(route):
 @pytest.fixture(params=["csp-on", "csp-off"])
 def guarded_page(request, page):
     """The page, with or without the CSP header; CSP violations are collected."""
-    page.violations = []
+    page.violations, page.csp_on = [], request.param == "csp-on"
     page.context.expose_function("reportViolation", lambda text: page.violations.append(text))
     page.context.add_init_script(LISTEN)
     if request.param == "csp-off":
@@ -85,10 +88,13 @@ def visit(page, path):
     page.wait_for_load_state("load")
     page.wait_for_timeout(250)
     assert response.status < 500, path
+    assert ("content-security-policy" in response.headers) is page.csp_on, path
     found = page.evaluate(INJECTED)
     assert found == [], f"{path}: {found}"
     assert page.dialogs == [], f"{path}: {page.dialogs}"
     assert page.violations == [], f"{path}: {page.violations}"
+    if not page.csp_on:  # without the header an inline script would run: the sanitizer alone
+        assert page.evaluate(INLINE_RUNS), path
     return page.locator("body").inner_text()
 
 
