@@ -32,6 +32,19 @@ def has_role(user, *roles: Role) -> bool:
     return bool(user_roles(user) & set(roles))
 
 
+class OwnAnnotation(PermissionDenied):
+    """Nobody reviews, or asks for more expansions of, their own annotation (the admin may give
+    one person both the annotator and the reviewer role): a refusal of who asks, not of what.
+    Pages and DRF both answer a PermissionDenied with 403 and its message."""
+
+
+def refuse_own_annotation(user, *, annotator_id: int, doing: str) -> None:
+    """Raise OwnAnnotation when ``user`` wrote the annotation; ``doing`` completes "You cannot
+    ... your own annotation." """
+    if user is not None and annotator_id == user.pk:
+        raise OwnAnnotation(f"You cannot {doing} your own annotation.")
+
+
 def role_required(*roles: Role) -> Callable:
     """View decorator: 403 unless the logged-in user holds one of ``roles``."""
 

@@ -176,6 +176,8 @@ LLM_BASE_URL = env("LLM_BASE_URL")
 LLM_MODEL = env("LLM_MODEL")
 LLM_API_KEY_ENV = "LLM_API_KEY" if env("LLM_API_KEY") else "OPENAI_API_KEY"
 env("OPENAI_API_KEY")
+# The only variables an endpoint may name for its key (checked on save and before each call).
+LLM_API_KEY_NAMES = frozenset(["LLM_API_KEY", "OPENAI_API_KEY", *envlist("LLM_API_KEY_NAMES")])
 # Used when no real endpoint is configured: the simulated server (manage.py llm_simulator).
 LLM_SIMULATOR_URL = env("LLM_SIMULATOR_URL", "http://127.0.0.1:8808/v1")
 EXPANSION_SAMPLES = envint("EXPANSION_SAMPLES", 1)  # traces queued per submitted annotation

@@ -20,7 +20,7 @@ from expansion.models import LLMEndpoint, PromptVersion, Trace
 
 from . import services
 from .filters import QueueFilterForm, ReviewFilterForm
-from .models import Decision, Reason, TraceReview
+from .models import Decision, Reason, ReviewDecision, TraceReview
 from .selectors import QueuePaginator, review_queue, traces_reviewed, with_review_state
 
 
@@ -57,9 +57,18 @@ class ReviewSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(choices=[d for d in Decision.values if d != Decision.UNDO])
     reason = serializers.ChoiceField(choices=[r for r in Reason.values if r], required=False,
                                      help_text="Required for reject.")  # fmt: skip
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
-    edited_thought = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    edited_solution = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    # The review page's decide view validates with this serializer too: one limit per field.
+    comment = serializers.CharField(
+        required=False, allow_blank=True, max_length=ReviewDecision.COMMENT_MAX_CHARS
+    )
+    edited_thought = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False,
+        max_length=TraceReview.EDITED_THOUGHT_MAX_CHARS,
+    )  # fmt: skip
+    edited_solution = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False,
+        max_length=TraceReview.EDITED_SOLUTION_MAX_CHARS,
+    )  # fmt: skip
     prompt_version = serializers.PrimaryKeyRelatedField(
         queryset=PromptVersion.objects.all(), required=False, help_text="For reexpand."
     )

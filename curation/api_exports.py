@@ -29,8 +29,14 @@ class ExportRequestSerializer(serializers.Serializer):
         help_text="reasoning-field is for Hugging Face datasets/TRL: no dataset_info.json "
                   "(LLaMA-Factory has no column for it); not with dpo.",
     )  # fmt: skip
-    system = serializers.CharField(required=False, allow_blank=True, default="")
-    split = serializers.CharField(default="train=1", help_text="e.g. train=0.95,test=0.05")
+    # The exports page validates with this serializer too: one limit per field.
+    system = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=Export.SYSTEM_MAX_CHARS
+    )
+    split = serializers.CharField(
+        default="train=1", help_text="e.g. train=0.95,test=0.05",
+        max_length=Export._meta.get_field("split").max_length,
+    )  # fmt: skip
     seed = serializers.IntegerField(default=0, min_value=-(2**31), max_value=2**31 - 1)
     status = serializers.ChoiceField(choices=STATUSES, default="approved")
     created_since = serializers.DateField(required=False, help_text="Created on or after.")
@@ -39,12 +45,20 @@ class ExportRequestSerializer(serializers.Serializer):
     finished_until = serializers.DateField(required=False, help_text="Finished before.")
     since = serializers.DateField(required=False, help_text="Deprecated: created_since.")
     until = serializers.DateField(required=False, help_text="Deprecated: created_until.")
-    source = serializers.CharField(required=False, allow_blank=True)
-    subject = serializers.CharField(required=False, allow_blank=True)
+    source = serializers.CharField(
+        required=False, allow_blank=True, max_length=Export.FILTER_MAX_CHARS
+    )
+    subject = serializers.CharField(
+        required=False, allow_blank=True, max_length=Export.FILTER_MAX_CHARS
+    )
     level = serializers.CharField(required=False, allow_blank=True, help_text="5 or Level 5.")
     prompt = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
-    endpoint = serializers.CharField(required=False, allow_blank=True)
-    model = serializers.CharField(required=False, allow_blank=True)
+    endpoint = serializers.CharField(
+        required=False, allow_blank=True, max_length=Export.FILTER_MAX_CHARS
+    )
+    model = serializers.CharField(
+        required=False, allow_blank=True, max_length=Export.FILTER_MAX_CHARS
+    )
     min_tokens = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
     checks_passed = serializers.BooleanField(default=False)
     include_simulated = serializers.BooleanField(default=False)

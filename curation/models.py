@@ -26,6 +26,11 @@ class Reason(models.TextChoices):
 class TraceReview(models.Model):
     """Where a trace stands in review: its claim, its approvals, its edited text."""
 
+    # A reviewer's edit: a long trace with room to spare (the thought of a long trace is
+    # about 50,000 characters), far below what would slow the page that shows it.
+    EDITED_THOUGHT_MAX_CHARS = 200_000
+    EDITED_SOLUTION_MAX_CHARS = 50_000
+
     class Status(models.TextChoices):
         PENDING = "pending"
         APPROVED = "approved"
@@ -65,6 +70,8 @@ class TraceReview(models.Model):
 
 class ReviewDecision(models.Model):
     """One reviewer's decision on one trace. Append-only: never changed or deleted."""
+
+    COMMENT_MAX_CHARS = 10_000
 
     trace = models.ForeignKey(Trace, on_delete=models.PROTECT, related_name="decisions")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
@@ -110,6 +117,9 @@ class Export(models.Model):
         RUNNING = "running"
         SUCCEEDED = "succeeded"
         FAILED = "failed"
+
+    SYSTEM_MAX_CHARS = 20_000  # the system prompt written into every exported record
+    FILTER_MAX_CHARS = 200  # a source, subject, endpoint or model name to filter on
 
     format = models.CharField(max_length=16)
     style = models.CharField(max_length=20, default="think-tags")

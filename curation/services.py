@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from annotator import roles
 from annotator.claims import claim_first
 from annotator.services import AnnotationLocked, annotation_return
 from expansion.models import LLMEndpoint, PromptVersion, Trace
@@ -27,13 +28,17 @@ class ReviewRefused(Exception):
     """The decision breaks a rule; the message says which."""
 
 
-class OwnAnnotation(ReviewRefused):
-    """Nobody reviews a trace of their own annotation: a refusal of who asks, not of what."""
+class OwnAnnotation(ReviewRefused, roles.OwnAnnotation):
+    """The rule of annotator/roles.py, also a refused decision for the review page's message."""
 
 
 def _check_reviewer(trace: Trace, reviewer) -> None:
-    if trace.annotation.annotator_id == reviewer.pk:
-        raise OwnAnnotation("You cannot review a trace of your own annotation.")
+    try:
+        roles.refuse_own_annotation(
+            reviewer, annotator_id=trace.annotation.annotator_id, doing="review a trace of"
+        )
+    except roles.OwnAnnotation as exc:
+        raise OwnAnnotation(str(exc)) from exc
     if trace.status != Trace.Status.SUCCEEDED:
         raise ReviewRefused("Only a succeeded trace can be reviewed.")
 

@@ -3,7 +3,7 @@ from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from annotator.roles import Role, role_required
@@ -191,6 +191,7 @@ def pick_best(request, trace_id: int):
     return redirect("review-trace", trace.pk)
 
 
+@require_http_methods(["GET", "POST"])
 @role_required(Role.ADMIN)
 def exports(request):
     """Start an export (format, style, filters) and see past ones with their checksums."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import httpx
 import openai
 
-from .models import ENV_NAME
+from .models import api_key_env_problem
 
 CONNECT_TIMEOUT = 10.0
 
@@ -43,13 +43,9 @@ def api_key(endpoint) -> str:
     """The key from the environment variable the endpoint names (never stored)."""
     if not endpoint.api_key_env:
         return "none"
-    if not ENV_NAME.regex.match(endpoint.api_key_env):
-        raise LLMError(
-            "auth",
-            f"Endpoint {endpoint.name} names {endpoint.api_key_env} for its key, which is not "
-            "the name of an API key variable (it must end in _KEY or _TOKEN).",
-            retryable=False,
-        )
+    problem = api_key_env_problem(endpoint.api_key_env)
+    if problem:  # e.g. written to the database directly, or removed from the allow-list since
+        raise LLMError("auth", f"Endpoint {endpoint.name}: {problem}", retryable=False)
     value = os.environ.get(endpoint.api_key_env, "")
     if not value:
         raise LLMError(

@@ -4,18 +4,34 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchVector, SearchVectorField
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 
 from annotator.models import Annotation
 
-# Only variables named as API keys: an admin must not be able to send the platform's own
-# secrets (SECRET_KEY, DATABASE_URL, ...) to a server of their choosing.
-ENV_NAME = RegexValidator(
-    r"^(?!SECRET_KEY$)[A-Z_][A-Z0-9_]*_(KEY|TOKEN)$",
-    "The name of the environment variable that holds the API key, ending in _KEY or _TOKEN, "
-    "e.g. OPENAI_API_KEY (SECRET_KEY is the platform's own).",
-)
+
+# Only variables an operator listed as API keys: an admin must not be able to send the
+# platform's own secrets (SECRET_KEY, DATABASE_URL, ...) or another service's credentials
+# (HF_TOKEN, AWS_SECRET_ACCESS_KEY) to a server of their choosing.
+def api_key_env_problem(name: str) -> str | None:
+    """Why ``name`` may not be an endpoint's key variable, or None when it may.
+
+    The one rule for the admin, the API and every call: the name is in LLM_API_KEY_NAMES
+    (LLM_API_KEY, OPENAI_API_KEY and the names the operator adds), never SECRET_KEY."""
+    allowed = settings.LLM_API_KEY_NAMES
+    if name in allowed and name != "SECRET_KEY":
+        return None
+    return (
+        f"{name} is not an allowed API key variable: use one of {', '.join(sorted(allowed))}, "
+        "or add it to LLM_API_KEY_NAMES (comma-separated) in the environment."
+    )
+
+
+def validate_api_key_env(name: str) -> None:
+    problem = api_key_env_problem(name)
+    if problem:
+        raise ValidationError(problem)
 
 
 class LLMEndpoint(models.Model):
@@ -27,8 +43,9 @@ class LLMEndpoint(models.Model):
     api_key_env = models.CharField(
         max_length=100,
         blank=True,
-        validators=[ENV_NAME],
-        help_text="Name of the environment variable that holds the key (never the key itself).",
+        validators=[validate_api_key_env],
+        help_text="Name of the environment variable that holds the key (never the key itself): "
+        "LLM_API_KEY, OPENAI_API_KEY or one listed in LLM_API_KEY_NAMES.",
     )
     temperature = models.FloatField(default=0.7)
     top_p = models.FloatField(default=1.0)

@@ -6,6 +6,7 @@ import json
 from django.conf import settings
 from django.db import transaction
 
+from annotator import roles
 from annotator.models import Annotation
 
 from .endpoints import endpoint_default
@@ -54,6 +55,10 @@ def traces_request(
     """
     from .tasks import expand_trace
 
+    # Whoever asks for more must not be the annotator: the rule of review decisions too.
+    roles.refuse_own_annotation(
+        requested_by, annotator_id=annotation.annotator_id, doing="ask for more expansions of"
+    )
     prompt = prompt or prompt_active()
     endpoint = endpoint or endpoint_default()
     params = _params(endpoint, overrides)

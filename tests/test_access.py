@@ -10,6 +10,8 @@ PUBLIC = {"/accounts/login/", "/admin/login/", "/api/auth/token/"}
 # Django's password reset flow mails a link; it leaks nothing to anonymous users.
 PUBLIC_PREFIXES = ("/accounts/password_reset/", "/accounts/reset/")
 PARAMETER = re.compile(r"<(?:\w+:)?\w+>")
+# DRF's router writes its detail routes as regexes: ^endpoints/(?P<pk>[^/.]+)/$
+REGEX_PARAMETER = re.compile(r"\(\?P<\w+>\[\^/\.\]\+\)")
 
 
 def concrete_paths(resolver=None, prefix=""):
@@ -20,7 +22,7 @@ def concrete_paths(resolver=None, prefix=""):
         if isinstance(entry, URLResolver):
             yield from concrete_paths(entry, route)
         elif isinstance(entry, URLPattern):
-            path = PARAMETER.sub("1", route)
+            path = PARAMETER.sub("1", REGEX_PARAMETER.sub("1", route))
             if "(" in path or "\\" in path:  # a regex route that takes no placeholder
                 continue
             yield "/" + path

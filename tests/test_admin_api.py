@@ -20,7 +20,8 @@ def test_admins_manage_users_and_roles(api_as, admin_user, reviewer_user):
     assert api_as(reviewer_user).get("/api/users/").status_code == 403
 
 
-def test_admins_manage_endpoints_without_keys(api_as, admin_user, reviewer_user):
+def test_admins_manage_endpoints_without_keys(api_as, admin_user, reviewer_user, settings):
+    settings.LLM_API_KEY_NAMES = frozenset({"LLM_API_KEY", "OPENAI_API_KEY", "DEEPSEEK_API_KEY"})
     api = api_as(admin_user)
     deepseek = {"name": "deepseek", "base_url": "https://api.deepseek.com/v1",
                 "model": "deepseek-reasoner", "api_key_env": "DEEPSEEK_API_KEY"}  # fmt: skip
@@ -29,11 +30,24 @@ def test_admins_manage_endpoints_without_keys(api_as, admin_user, reviewer_user)
     bad = api.post("/api/endpoints/", {"name": "x", "base_url": "https://a/v1", "model": "m",
                    "api_key_env": "sk-live-123"}, format="json")  # fmt: skip
     assert bad.status_code == 400 and "api_key_env" in bad.json()
-    for secret in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL"):  # the platform's own secrets
-        named = api.post("/api/endpoints/", {**deepseek, "name": secret, "api_key_env": secret},
-                         format="json")  # fmt: skip
-        assert named.status_code == 400 and "_KEY or _TOKEN" in str(named.json()["api_key_env"])
     assert api_as(reviewer_user).get("/api/endpoints/").status_code == 403
+
+
+@pytest.mark.parametrize(
+    "secret", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL", "HF_TOKEN", "AWS_SECRET_ACCESS_KEY"]
+)
+def test_only_listed_key_variables_can_be_named(api_as, admin_user, settings, secret):
+    """The platform's own secrets and other services' credentials, even named like keys."""
+    settings.LLM_API_KEY_NAMES = frozenset({"LLM_API_KEY", "OPENAI_API_KEY", "SECRET_KEY"})
+    api = api_as(admin_user)
+    body = {"name": "e", "base_url": "https://evil.example/v1", "model": "m"}
+    created = api.post("/api/endpoints/", {**body, "api_key_env": secret}, format="json")
+    assert created.status_code == 400
+    assert "add it to LLM_API_KEY_NAMES" in str(created.json()["api_key_env"])
+    good = api.post("/api/endpoints/", {**body, "api_key_env": "OPENAI_API_KEY"}, format="json")
+    changed = api.patch(f"/api/endpoints/{good.json()['id']}/", {"api_key_env": secret},
+                        format="json")  # fmt: skip
+    assert changed.status_code == 400 and "api_key_env" in changed.json()
 
 
 def test_prompt_versions_are_created_never_edited(api_as, admin_user):

@@ -62,6 +62,17 @@ def test_marking_an_endpoint_default_in_the_admin_unmarks_the_other(client_as, a
     assert services.endpoint_default().name == "new"
 
 
+def test_the_admin_refuses_a_key_variable_not_on_the_allow_list(client_as, admin_user):
+    form = {"name": "hf", "base_url": "https://evil.example/v1", "model": "m",
+            "api_key_env": "HF_TOKEN", "temperature": 0.7, "top_p": 1, "max_tokens": 4096,
+            "max_in_flight": 8, "price_input_per_million": 0, "price_output_per_million": 0,
+            "timeout_seconds": 600, "is_active": "on"}  # fmt: skip
+    response = client_as(admin_user).post("/admin/expansion/llmendpoint/add/", form)
+    assert response.status_code == 200  # the form again, with the error
+    assert "add it to LLM_API_KEY_NAMES" in response.content.decode()
+    assert not LLMEndpoint.objects.filter(name="hf").exists()
+
+
 def test_the_admin_refuses_a_prompt_without_a_boxed_answer(client_as, admin_user):
     prompt = prompt_active()
     unboxed = {field: getattr(prompt, field).replace("\\boxed", "a box")

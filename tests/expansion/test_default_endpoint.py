@@ -40,7 +40,7 @@ def test_submissions_are_expanded_on_the_endpoint_an_admin_marked_default(
 
     api = api_as(admin_user)
     body = {"base_url": "https://api.deepseek.com/v1", "model": "deepseek-reasoner",
-            "api_key_env": "DEEPSEEK_API_KEY", "is_default": True}  # fmt: skip
+            "api_key_env": "OPENAI_API_KEY", "is_default": True}  # fmt: skip
     first = api.post("/api/endpoints/", {**body, "name": "first"}, format="json")
     second = api.post("/api/endpoints/", {**body, "name": "second"}, format="json")
     assert first.status_code == second.status_code == 201, second.json()

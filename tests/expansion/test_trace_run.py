@@ -150,7 +150,10 @@ def test_failures_end_in_a_visible_failed_state(
     assert trace.flag_truncated is (kind == "truncated")  # the analytics list them by it
 
 
-def test_a_missing_key_fails_at_once_without_calling(submitted, endpoint, simulator, monkeypatch):
+def test_a_missing_key_fails_at_once_without_calling(
+    submitted, endpoint, simulator, monkeypatch, settings
+):
+    settings.LLM_API_KEY_NAMES = frozenset({"NO_SUCH_KEY"})
     monkeypatch.delenv("NO_SUCH_KEY", raising=False)
     endpoint.api_key_env = "NO_SUCH_KEY"
     endpoint.save()
@@ -161,13 +164,17 @@ def test_a_missing_key_fails_at_once_without_calling(submitted, endpoint, simula
     assert simulator.stats()["requests"] == 0
 
 
-def test_a_key_variable_not_named_as_a_key_is_never_sent(submitted, endpoint, simulator):
-    endpoint.api_key_env = "SECRET_KEY"  # e.g. written to the database directly
+@pytest.mark.parametrize("name", ["SECRET_KEY", "HF_TOKEN", "AWS_SECRET_ACCESS_KEY"])
+def test_a_key_variable_not_on_the_allow_list_is_never_sent(
+    submitted, endpoint, simulator, monkeypatch, name
+):
+    monkeypatch.setenv(name, "a-secret-of-someone-else")
+    endpoint.api_key_env = name  # e.g. written to the database directly
     endpoint.save()
     (trace,) = queue(submitted, endpoint)
     services.trace_run(trace_id=trace.pk)
     trace.refresh_from_db()
-    assert trace.error_kind == "auth" and "must end in _KEY or _TOKEN" in trace.error_message
+    assert trace.error_kind == "auth" and "add it to LLM_API_KEY_NAMES" in trace.error_message
     assert simulator.stats()["requests"] == 0
 
 
