@@ -74,6 +74,7 @@ MATRIX = {
     "/api/annotations/{a}/expand/": {"POST": (401, 403, 202, 202)},
     "/api/traces/": {"GET": (401, 403, 200, 200)},
     "/api/traces/{t}/": {"GET": (401, 403, 200, 200)},
+    "/api/traces/{t}/decisions/": {"GET": (401, 403, 200, 200)},
     "/api/traces/{t}/review/": {"POST": (401, 403, 201, 201)},
     "/api/traces/{t}/cancel/": {"POST": (401, 403, 409, 409)},
     "/api/review-queue/": {"GET": (401, 403, 200, 200)},
