@@ -70,11 +70,15 @@ class ReviewSerializer(serializers.Serializer):
         max_length=TraceReview.EDITED_SOLUTION_MAX_CHARS,
     )  # fmt: skip
     prompt_version = serializers.PrimaryKeyRelatedField(
-        queryset=PromptVersion.objects.all(), required=False, help_text="For reexpand."
-    )
+        queryset=PromptVersion.objects.all(), required=False, help_text="For reexpand.",
+        error_messages={"incorrect_type": "Choose a prompt version by its id (a number).",
+                        "does_not_exist": "There is no prompt version {pk_value}."},
+    )  # fmt: skip
     endpoint = serializers.PrimaryKeyRelatedField(
         queryset=LLMEndpoint.objects.filter(is_active=True), required=False,
         help_text="For reexpand.",
+        error_messages={"incorrect_type": "Choose an endpoint by its id (a number).",
+                        "does_not_exist": "There is no active endpoint {pk_value}."},
     )  # fmt: skip
 
     def decision_arguments(self) -> dict:

@@ -17,7 +17,8 @@ from .models import Trace
 MAX_ID = 2**63 - 1
 DAYS = [MinValueValidator(date(1900, 1, 1)), MaxValueValidator(date(9000, 1, 1))]
 CHECK_CHOICES = [(name, name.replace("_", " ").capitalize()) for name in Trace.FLAGS]
-CHOOSE = "Choose one from the list."
+# The pages offer these as select lists; the API takes the id the list would send.
+CHOOSE = "Choose one from the list (an id, in the API)."
 
 
 class IdField(forms.IntegerField):

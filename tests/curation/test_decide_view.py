@@ -23,13 +23,19 @@ def post(client, trace, data, **headers):
 @pytest.mark.parametrize(
     "data, message",
     [
-        ({"decision": "reexpand", "prompt_version": "abc"}, "Prompt version: Incorrect type."),
-        ({"decision": "reexpand", "endpoint": "1.5"}, "Endpoint: Incorrect type."),
+        (
+            {"decision": "reexpand", "prompt_version": "abc"},
+            "Prompt version: Choose a prompt version by its id (a number).",
+        ),
+        ({"decision": "reexpand", "endpoint": "1.5"}, "Endpoint: Choose an endpoint by its id"),
         (
             {"decision": "reexpand", "prompt_version": "99999"},
-            "99999&quot; - object does not exist",
+            "Prompt version: There is no prompt version 99999.",
         ),
-        ({"decision": "reexpand", "endpoint": "99999"}, "99999&quot; - object does not exist"),
+        (
+            {"decision": "reexpand", "endpoint": "99999"},
+            "Endpoint: There is no active endpoint 99999.",
+        ),
         ({"decision": "maybe"}, "Decision: &quot;maybe&quot; is not a valid choice."),
         ({"decision": "undo"}, "Decision: &quot;undo&quot; is not a valid choice."),
         ({}, "Decision: This field is required."),
@@ -54,7 +60,8 @@ def test_an_inactive_endpoint_is_refused(client_as, reviewer_user, trace):
     trace.endpoint.save()
     response = post(client_as(reviewer_user), trace, {"decision": "reexpand",
                                                      "endpoint": trace.endpoint.pk})  # fmt: skip
-    assert response.status_code == 400 and "does not exist" in response.content.decode()
+    assert response.status_code == 400
+    assert "There is no active endpoint" in response.content.decode()
 
 
 def test_an_htmx_approval_offers_an_undo_and_the_undo_reopens_the_trace(

@@ -74,7 +74,7 @@ def test_a_refused_filter_is_named_in_words_and_the_others_still_apply(client_as
         .get("/review/", {"annotator": "bob", "subject": "Geometry", "created_since": "soon"})
         .content.decode()
     )
-    assert "Annotator: choose one from the list." in body
+    assert "Annotator: choose one from the list (an id, in the API)." in body
     assert "Created since: enter a valid date." in body
     assert "ErrorDetail" not in body and "{&#x27;" not in body
     assert "1 match the filters" in body  # the subject still applies
