@@ -17,7 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from .. import llm
-from ..limiter import LimitTimeout, endpoint_slot, limiter
+from ..limiter import LimitTimeout, bookkeeping, endpoint_slot, limiter
 from ..models import LLMEndpoint
 from . import lifecycle
 from .lifecycle import RunningJob
@@ -150,14 +150,16 @@ class _Run:
             return NoSlot()
         except llm.LLMError as error:
             if error.kind == "rate_limited":
-                limiter().cool_down(endpoint, error.retry_after or backoff(attempt, None))
+                pause = error.retry_after or backoff(attempt, None)
+                bookkeeping("start a cool-down", limiter().cool_down, endpoint, pause)
             if not error.retryable:
                 return Fail(error.kind, str(error))
             give_up = Fail(error.kind, f"{error} (gave up after {attempt} attempts)")
             return Retry(backoff(attempt, error.retry_after), give_up=give_up)
         if endpoint.tokens_per_minute and result.completion_tokens is not None:
             used = (result.prompt_tokens or 0) + result.completion_tokens
-            limiter().settle(endpoint, slot, booked, used)  # the minute counts what was used
+            # The minute counts what was used.
+            bookkeeping("book the tokens used", limiter().settle, endpoint, slot, booked, used)
         self.cost += endpoint.cost(result.prompt_tokens or 0, result.completion_tokens or 0)
         paid = {
             "response": result.raw, "content": result.content, "reasoning": result.reasoning,
