@@ -54,25 +54,32 @@ def test_an_answer_is_saved_when_redis_dies_before_the_slot_is_given_back(
     assert simulator.stats()["requests"] == 1  # paid once
 
 
+@pytest.mark.parametrize("write", ["claim", "answer"])
 @pytest.mark.django_db(transaction=True)  # a broken connection is closed and opened again
-def test_a_database_error_when_claiming_is_retried_and_the_job_finishes(
-    submitted, endpoint, simulator, monkeypatch
+def test_a_database_error_when_claiming_or_saving_the_answer_is_retried(
+    submitted, endpoint, simulator, monkeypatch, write
 ):
     (trace,) = services.traces_request(annotation=submitted, endpoint=endpoint)
     update, failures = QuerySet.update, []
 
+    def fails(fields) -> bool:
+        if write == "claim":
+            return fields.get("status") == "running"
+        return fields.get("status") == "succeeded"  # the answer, received and paid for
+
     def update_failing_once(queryset, **fields):
-        if not failures:
+        if not failures and fails(fields):
             failures.append(fields)
-            raise OperationalError("sorry, too many clients already")
+            raise OperationalError("server closed the connection unexpectedly")
         return update(queryset, **fields)
 
     monkeypatch.setattr(QuerySet, "update", update_failing_once)
     services.trace_run(trace_id=trace.pk)
     trace.refresh_from_db()
-    assert failures and failures[0]["status"] == "running"  # the claim's own write
+    assert failures
     assert trace.status == "succeeded", trace.error_message
-    assert simulator.stats()["requests"] == 1
+    assert trace.thought and trace.attempts == 1
+    assert simulator.stats()["requests"] == 1  # paid once
 
 
 @pytest.mark.django_db(transaction=True)
