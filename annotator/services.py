@@ -205,8 +205,10 @@ def annotation_submit(*, annotation_id: int, user, confirm_mismatch: bool = Fals
     annotation.lease_expires_at = None
     annotation.return_comment = ""
     annotation.save()
+    # A listener that fails must not fail a submission that is committed already:
+    # send_robust logs its error, and the expansion's periodic sweep queues what it missed.
     transaction.on_commit(
-        lambda: annotation_submitted.send(sender=Annotation, annotation_id=annotation.pk)
+        lambda: annotation_submitted.send_robust(sender=Annotation, annotation_id=annotation.pk)
     )
     return annotation
 

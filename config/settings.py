@@ -158,7 +158,11 @@ ANALYTICS_CACHE_SECONDS = envint("ANALYTICS_CACHE_SECONDS", 60)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stalled-traces": {
         "task": "expansion.tasks.requeue_stalled_traces",
-        "schedule": 60.0,
+        "schedule": float(envint("EXPANSION_SWEEP_SECONDS", 60)),
+    },
+    "queue-missing-expansions": {
+        "task": "expansion.tasks.queue_missing_expansions",
+        "schedule": float(envint("EXPANSION_SWEEP_SECONDS", 60)),
     },
     "fail-stalled-exports": {
         "task": "curation.tasks.fail_stalled_exports",
@@ -183,9 +187,15 @@ LLM_SIMULATOR_URL = env("LLM_SIMULATOR_URL", "http://127.0.0.1:8808/v1")
 EXPANSION_SAMPLES = envint("EXPANSION_SAMPLES", 1)  # traces queued per submitted annotation
 EXPANSION_MAX_ATTEMPTS = envint("EXPANSION_MAX_ATTEMPTS", 5)
 EXPANSION_HEARTBEAT_STALE_SECONDS = envint("EXPANSION_HEARTBEAT_STALE_SECONDS", 120)
-# A job queued this long is sent again (its message may sit unacknowledged with a dead
-# worker until the broker's visibility timeout); a duplicate message is harmless.
+# A queued job whose last message is this old is sent again (the broker may have lost it,
+# or it sits unacknowledged with a dead worker until the visibility timeout); each further
+# message waits twice as long, up to EXPANSION_REQUEUE_QUEUED_AFTER_SECONDS. A duplicate
+# message is harmless: the claim takes a job once.
+EXPANSION_RESEND_AFTER_SECONDS = envint("EXPANSION_RESEND_AFTER_SECONDS", 90)
 EXPANSION_REQUEUE_QUEUED_AFTER_SECONDS = envint("EXPANSION_REQUEUE_QUEUED_AFTER_SECONDS", 900)
+# How long a job's database calls are tried again through a database blip before the task
+# retries itself (this many seconds later); the save of a received answer, ten times as long.
+EXPANSION_DB_RETRY_SECONDS = envint("EXPANSION_DB_RETRY_SECONDS", 15)
 REVIEW_APPROVALS_REQUIRED = envint("REVIEW_APPROVALS_REQUIRED", 1)
 
 AUTH_PASSWORD_VALIDATORS = [

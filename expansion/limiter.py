@@ -65,6 +65,17 @@ class LimitTimeout(Exception):
     """No slot came free in time; the job goes back to the queue."""
 
 
+def bookkeeping(action: str, call, *args) -> None:
+    """Run one of the limiter's after-the-fact writes (give a slot back, book the tokens
+    used, start a cool-down) without ever raising: it comes after an answer was paid for,
+    and a Redis blip must not cost that answer. A slot whose release failed expires on its
+    own within SLOT_TTL seconds; a booking that failed only makes the minute's count high."""
+    try:
+        call(*args)
+    except Exception:
+        logger.warning("Could not %s on the shared limiter; carrying on", action, exc_info=True)
+
+
 class _RedisLimiter:
     def __init__(self, url: str):
         import redis
@@ -236,6 +247,6 @@ def endpoint_slot(endpoint, *, tokens: int, wait: float = 60.0) -> Iterator[str]
     try:
         yield slot
     finally:
-        shared.release(endpoint, slot)
+        bookkeeping("release a slot", shared.release, endpoint, slot)
         with gate.freed:
             gate.freed.notify()

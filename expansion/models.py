@@ -227,6 +227,10 @@ class Trace(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     progress_tokens = models.PositiveIntegerField(default=0)
+    # When the job's broker message was last sent, and how many were sent in all: the
+    # periodic requeue re-sends a job whose message may be lost, less often each time.
+    sent_at = models.DateTimeField(null=True, blank=True)
+    sends = models.PositiveIntegerField(default=0)
 
     request = models.JSONField(default=dict, help_text="Messages and parameters, verbatim.")
     response = models.JSONField(default=dict, help_text="What the server answered, verbatim.")

@@ -3,7 +3,7 @@
 Why the wording is what it is: see README, "The expansion prompt".
 """
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from .models import PromptVersion
 
@@ -130,14 +130,27 @@ def prompt_activate(*, prompt_id: int) -> PromptVersion:
     return PromptVersion.objects.get(pk=prompt_id)
 
 
-@transaction.atomic
 def prompt_active() -> PromptVersion:
-    """The active prompt version; the default wording becomes version 1 on first use."""
-    active = PromptVersion.objects.filter(is_active=True).first()
-    if active:
-        return active
+    """The active prompt version; the default wording becomes version 1 on first use.
+
+    Submissions at once on a fresh database all find none and all try to create it. The
+    new version is made active by a plain write, not by prompt_activate (which would take
+    the place of a version another submission just made active): the unique constraints
+    (prompt_name_version_uniq, one_active_prompt) let one win, and the others read it."""
     fields = {k: v for k, v in DEFAULT_PROMPT.items() if k != "name"}
-    return prompt_version_create(name=DEFAULT_PROMPT["name"], activate=True, **fields)
+    for _ in range(5):
+        active = PromptVersion.objects.filter(is_active=True).first()
+        if active:
+            return active
+        try:
+            with transaction.atomic():  # a savepoint: the losing insert is undone alone
+                prompt = prompt_version_create(name=DEFAULT_PROMPT["name"], **fields)
+                PromptVersion.objects.filter(pk=prompt.pk).update(is_active=True)
+        except IntegrityError:
+            continue  # another submission created or activated one meanwhile
+        prompt.is_active = True
+        return prompt
+    return PromptVersion.objects.get(is_active=True)
 
 
 def _record_text(problem_statement: str, record: dict) -> str:

@@ -1,12 +1,14 @@
 """Running one expansion job: the record's messages go out through the job engine, and a
 whole answer becomes a split, checked trace."""
 
+from contextlib import suppress
 from functools import partial
 
 from . import llm
 from .checks import check_flags, trace_checks
 from .jobs.engine import Call, Fail, Retry, Succeed, answer_unusable, job_run
 from .jobs.lifecycle import job_claim
+from .jobs.retrying import DATABASE_DOWN, db_retry
 from .models import Trace
 from .parsing import split_thought
 from .prompts import build_messages
@@ -18,14 +20,24 @@ def trace_run(*, trace_id: int) -> None:
     job = job_claim(Trace, trace_id)
     if job is None:
         return  # finished, cancelled, or another worker is on it
-    trace = Trace.objects.select_related("annotation__problem", "prompt", "endpoint").get(
-        pk=trace_id
-    )
-    messages = build_messages(
-        trace.prompt, problem_statement=trace.annotation.problem.statement, record=trace.record
-    )
-    call = Call(trace.endpoint, messages, dict(trace.params), sample=trace.sample_index)
-    job_run(job, call, on_answer=partial(_trace_answered, trace))
+    try:
+        trace = db_retry(
+            lambda: Trace.objects.select_related("annotation__problem", "prompt", "endpoint")
+            .get(pk=trace_id),
+            what=f"reading trace {trace_id}",
+        )  # fmt: skip
+        messages = build_messages(
+            trace.prompt, problem_statement=trace.annotation.problem.statement,
+            record=trace.record,
+        )  # fmt: skip
+        call = Call(trace.endpoint, messages, dict(trace.params), sample=trace.sample_index)
+        job_run(job, call, on_answer=partial(_trace_answered, trace))
+    except DATABASE_DOWN:
+        # The database stayed away longer than the retries: queue the job again rather than
+        # leave it running until its heartbeat goes stale; the task retries itself.
+        with suppress(*DATABASE_DOWN):  # else the requeue finds it once its heartbeat is stale
+            job.give_back()
+        raise
 
 
 def _trace_answered(trace: Trace, result: llm.Completion, attempt: int) -> Succeed | Retry | Fail:

@@ -7,7 +7,14 @@ in ``prompts``.
 
 from .endpoints import endpoint_default, endpoint_save
 from .prompts import prompt_activate, prompt_version_create, prompt_version_edit
-from .queueing import idempotency_key, trace_cancel, traces_request, traces_stalled
+from .queueing import (
+    idempotency_key,
+    trace_cancel,
+    traces_queue_missing,
+    traces_request,
+    traces_resend,
+    traces_stalled,
+)
 from .running import trace_run
 
 __all__ = [
@@ -19,6 +26,8 @@ __all__ = [
     "prompt_version_edit",
     "trace_cancel",
     "trace_run",
+    "traces_queue_missing",
     "traces_request",
+    "traces_resend",
     "traces_stalled",
 ]

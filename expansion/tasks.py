@@ -1,9 +1,15 @@
+import logging
+
 from celery import shared_task
 from celery.signals import worker_init
+from django.conf import settings
 
 from annotator.answer_check import answers_match
 
 from . import llm, services
+from .jobs.retrying import DATABASE_DOWN
+
+logger = logging.getLogger(__name__)
 
 
 @worker_init.connect(dispatch_uid="expansion.warm_up")
@@ -15,16 +21,30 @@ def warm_up(**kwargs) -> None:
     answers_match("1/2", "0.5")
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def expand_trace(trace_id: int) -> None:
-    """Run one expansion job; a redelivered message finds it taken or done and returns."""
-    services.trace_run(trace_id=trace_id)
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+             max_retries=None)  # fmt: skip
+def expand_trace(self, trace_id: int) -> None:
+    """Run one expansion job; a redelivered message finds it taken or done and returns.
+    When the database stays away longer than the job's own retries, the task is sent again
+    in a few seconds (its message was already acknowledged)."""
+    try:
+        services.trace_run(trace_id=trace_id)
+    except DATABASE_DOWN as error:
+        countdown = settings.EXPANSION_DB_RETRY_SECONDS
+        logger.warning("Trace %s: database unavailable (%s); the job runs again in %s s",
+                       trace_id, error, countdown)  # fmt: skip
+        raise self.retry(countdown=countdown) from error
 
 
 @shared_task(ignore_result=True)
 def requeue_stalled_traces() -> int:
-    """Send again the jobs whose worker died (no heartbeat) or whose message was lost."""
-    stalled = services.traces_stalled()
-    for trace_id in stalled:
-        expand_trace.delay(trace_id)
-    return len(stalled)
+    """Send again the jobs whose worker died (no heartbeat) or whose message was lost,
+    once per stall and less often the longer they wait; how many were sent."""
+    return services.traces_resend()
+
+
+@shared_task(ignore_result=True)
+def queue_missing_expansions() -> int:
+    """Queue the expansions a submission should have had but did not get (its signal
+    failed); how many traces were queued."""
+    return services.traces_queue_missing()

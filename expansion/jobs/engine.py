@@ -7,6 +7,7 @@ kind's own: it passes ``on_answer``, which turns the answer into an outcome. Eve
 cancellation) is written here once for every kind.
 """
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -14,13 +15,17 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from .. import llm
-from ..limiter import LimitTimeout, endpoint_slot, limiter
+from ..limiter import LimitTimeout, bookkeeping, endpoint_slot, limiter
 from ..models import LLMEndpoint
 from . import lifecycle
 from .lifecycle import RunningJob
+from .retrying import DATABASE_DOWN
+
+logger = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 1.0  # seconds between progress saves while a response streams in
 BACKOFF_BASE, BACKOFF_CAP = 1.0, 60.0
@@ -100,12 +105,13 @@ def answer_unusable(
 def job_run(job: RunningJob, call: Call, *, on_answer: OnAnswer) -> None:
     """Attempt the call until an outcome ends the job, or the job is no longer this run's."""
     with lifecycle.heartbeats.held(job):
-        job.owned().update(request={"messages": call.messages, **call.params})
+        job.update(what="saving the request", request={"messages": call.messages, **call.params})
         run = _Run(job, call, on_answer)
         attempt = 0
         while True:
             attempt += 1
-            if not job.owned().update(attempts=attempt, heartbeat_at=timezone.now()):
+            if not job.update(what="starting an attempt", attempts=attempt,
+                              heartbeat_at=timezone.now()):  # fmt: skip
                 return  # cancelled, or taken over by another worker: never call twice
             try:
                 outcome = run.attempt(attempt)
@@ -150,14 +156,16 @@ class _Run:
             return NoSlot()
         except llm.LLMError as error:
             if error.kind == "rate_limited":
-                limiter().cool_down(endpoint, error.retry_after or backoff(attempt, None))
+                pause = error.retry_after or backoff(attempt, None)
+                bookkeeping("start a cool-down", limiter().cool_down, endpoint, pause)
             if not error.retryable:
                 return Fail(error.kind, str(error))
             give_up = Fail(error.kind, f"{error} (gave up after {attempt} attempts)")
             return Retry(backoff(attempt, error.retry_after), give_up=give_up)
         if endpoint.tokens_per_minute and result.completion_tokens is not None:
             used = (result.prompt_tokens or 0) + result.completion_tokens
-            limiter().settle(endpoint, slot, booked, used)  # the minute counts what was used
+            # The minute counts what was used.
+            bookkeeping("book the tokens used", limiter().settle, endpoint, slot, booked, used)
         self.cost += endpoint.cost(result.prompt_tokens or 0, result.completion_tokens or 0)
         paid = {
             "response": result.raw, "content": result.content, "reasoning": result.reasoning,
@@ -172,10 +180,17 @@ class _Run:
         if now - self.last_save < PROGRESS_EVERY:
             return
         self.last_save = now
-        updated = self.job.owned().update(
-            content=content, reasoning=reasoning, heartbeat_at=timezone.now(),
-            progress_tokens=(len(content) + len(reasoning)) // 4,
-        )  # fmt: skip
+        try:
+            updated = self.job.owned().update(
+                content=content, reasoning=reasoning, heartbeat_at=timezone.now(),
+                progress_tokens=(len(content) + len(reasoning)) // 4,
+            )  # fmt: skip
+        except DATABASE_DOWN:
+            # Progress is only shown; the answer streaming in is what was paid for, and it
+            # is saved whole at the end (retried until the database is back).
+            logger.warning("Could not save the progress of job %s", self.job.pk, exc_info=True)
+            connection.close()
+            return
         if not updated:
             raise Cancelled()  # out of the stream: this run pays for no more tokens
 

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
+
+from .retrying import db_retry
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +38,25 @@ class RunningJob:
             pk=self.pk, run_id=self.run_id, status=self.model.Status.RUNNING
         )
 
+    def update(self, *, what: str, seconds: float | None = None, **fields) -> bool:
+        """Write ``fields`` if the job is still this run's, through a database blip."""
+        return bool(db_retry(lambda: self.owned().update(**fields), what=what, seconds=seconds))
+
     def finish(self, **fields) -> bool:
+        """End the job. What it holds was paid for: the save is tried again for far longer
+        than other writes, so that an answer received during a database outage is stored
+        once the database is back rather than bought a second time."""
         fields.setdefault("finished_at", timezone.now())
-        return bool(self.owned().update(**fields))
+        seconds = settings.EXPANSION_DB_RETRY_SECONDS * 10
+        return self.update(what=f"saving {self.model.__name__} {self.pk}", seconds=seconds,
+                           **fields)  # fmt: skip
+
+    def give_back(self) -> None:
+        """Queue the job again after this run could not go on (the database stayed away);
+        the message that brings it back is the task's own retry, or the periodic requeue,
+        which re-sends a job with no message on record at once."""
+        self.update(what=f"giving back {self.model.__name__} {self.pk}",
+                    status=self.model.Status.QUEUED, run_id="", sent_at=None)  # fmt: skip
 
     def fail(self, kind: str, message: str, **fields) -> None:
         logger.warning("%s %s failed (%s): %s", self.model.__name__, self.pk, kind, message)
@@ -51,10 +69,16 @@ def job_claim(model: type[models.Model], pk: int) -> RunningJob | None:
     now = timezone.now()
     run_id = uuid.uuid4().hex
     stale = now - timezone.timedelta(seconds=HEARTBEAT_STALE_SECONDS)
-    taken = model.objects.filter(
+    claimable = model.objects.filter(
         Q(status=model.Status.QUEUED) | Q(status=model.Status.RUNNING, heartbeat_at__lt=stale),
         pk=pk,
-    ).update(status=model.Status.RUNNING, run_id=run_id, heartbeat_at=now, started_at=now)
+    )
+    taken = db_retry(
+        lambda: claimable.update(
+            status=model.Status.RUNNING, run_id=run_id, heartbeat_at=now, started_at=now
+        ),
+        what=f"claiming {model.__name__} {pk}",
+    )
     return RunningJob(model, pk, run_id) if taken else None
 
 
@@ -67,17 +91,46 @@ def job_cancel(model: type[models.Model], pk: int) -> bool:
     )
 
 
-def jobs_stalled(model: type[models.Model], *, queued_after_seconds: int) -> list[int]:
-    """Jobs to send again: running without a heartbeat, or queued for very long."""
+def resend_interval(sends: int, *, first: float, cap: float) -> float:
+    """How long after its last message a job waiting for a worker is sent again: ``first``,
+    then twice as long after each further message, up to ``cap``. A message is lost rarely
+    (a broker that lost its data), while a long backlog legitimately waits behind busy
+    workers: its jobs are re-sent a handful of times an hour, not every minute."""
+    return min(cap, first * 2 ** max(0, sends - 1))
+
+
+def jobs_stalled(model: type[models.Model], *, first: float, cap: float) -> list[int]:
+    """Jobs whose message may be lost: queued, or running without a heartbeat, and due for a
+    message by ``resend_interval``. A stale running job that was not sent since its claim is
+    due at once (the worker that claimed it stopped; one message per stall)."""
     now = timezone.now()
     stale = now - timezone.timedelta(seconds=HEARTBEAT_STALE_SECONDS)
-    old = now - timezone.timedelta(seconds=queued_after_seconds)
-    return list(
-        model.objects.filter(
-            Q(status=model.Status.RUNNING, heartbeat_at__lt=stale)
-            | Q(status=model.Status.QUEUED, created_at__lt=old)
-        ).values_list("pk", flat=True)[:1000]
+    waiting = Q(status=model.Status.QUEUED) | Q(status=model.Status.RUNNING, heartbeat_at__lt=stale)
+    not_sent_since_claim = Q(status=model.Status.RUNNING) & (
+        Q(started_at__isnull=True) | Q(sent_at__lt=F("started_at"))
     )
+    candidates = model.objects.filter(
+        waiting,
+        Q(sent_at__isnull=True)
+        | Q(sent_at__lt=now - timezone.timedelta(seconds=first))
+        | not_sent_since_claim,
+    ).order_by("pk")
+    due = []
+    for pk, status, sends, sent_at, started_at in candidates.values_list(
+        "pk", "status", "sends", "sent_at", "started_at"
+    )[:1000]:
+        claimed_since = status == model.Status.RUNNING and (
+            started_at is None or sent_at is None or sent_at < started_at
+        )
+        interval = resend_interval(sends, first=first, cap=cap)
+        if sent_at is None or claimed_since or (now - sent_at).total_seconds() >= interval:
+            due.append(pk)
+    return due
+
+
+def jobs_mark_sent(model: type[models.Model], pks: list[int]) -> None:
+    """Record one more message for each of these jobs, sent now."""
+    model.objects.filter(pk__in=pks).update(sent_at=timezone.now(), sends=F("sends") + 1)
 
 
 class Heartbeats:
