@@ -159,6 +159,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "expansion.tasks.requeue_stalled_traces",
         "schedule": 60.0,
     },
+    "recheck-timed-out-answers": {
+        "task": "expansion.tasks.recheck_answers",
+        "schedule": 300.0,
+    },
     "fail-stalled-exports": {
         "task": "curation.tasks.fail_stalled_exports",
         "schedule": 60.0,

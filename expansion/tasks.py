@@ -3,7 +3,7 @@ from celery.signals import worker_init
 
 from annotator.answer_check import answers_match
 
-from . import llm, services
+from . import llm, rechecks, services
 
 
 @worker_init.connect(dispatch_uid="expansion.warm_up")
@@ -28,3 +28,9 @@ def requeue_stalled_traces() -> int:
     for trace_id in stalled:
         expand_trace.delay(trace_id)
     return len(stalled)
+
+
+@shared_task(ignore_result=True)
+def recheck_answers() -> int:
+    """Compare again the answers a time bound left unchecked (a few per run)."""
+    return rechecks.traces_recheck_answers()
