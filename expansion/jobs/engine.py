@@ -16,7 +16,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.utils import timezone
 
-from .. import llm
+from .. import llm, usage
 from ..limiter import LimitTimeout, endpoint_slot, limiter
 from ..models import LLMEndpoint
 from . import lifecycle
@@ -131,7 +131,7 @@ class _Run:
 
     def __init__(self, job: RunningJob, call: Call, on_answer: OnAnswer) -> None:
         self.job, self.call, self.on_answer = job, call, on_answer
-        self.cost = Decimal(0)
+        self.cost: Decimal | None = None  # unknown until an answer can be priced
         self.last_save = 0.0
         self.prompt_estimate = sum(len(m["content"]) for m in call.messages) // 3
 
@@ -158,12 +158,13 @@ class _Run:
         if endpoint.tokens_per_minute and result.completion_tokens is not None:
             used = (result.prompt_tokens or 0) + result.completion_tokens
             limiter().settle(endpoint, slot, booked, used)  # the minute counts what was used
-        self.cost += endpoint.cost(result.prompt_tokens or 0, result.completion_tokens or 0)
+        self.cost = usage.cost_added(self.cost, endpoint, result)
         paid = {
             "response": result.raw, "content": result.content, "reasoning": result.reasoning,
             "finish_reason": result.finish_reason, "model_reported": result.model,
             "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
             "latency_ms": result.latency_ms, "cost": self.cost, "attempts": attempt,
+            **usage.usage_fields(result),
         }  # fmt: skip
         return _with_paid(self.on_answer(result, attempt), paid)
 
