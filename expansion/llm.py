@@ -181,7 +181,7 @@ def complete(
                        retryable=True)  # fmt: skip
     text, thought = "".join(content), "".join(reasoning)
     latency_ms = int((time.monotonic() - started) * 1000)  # the call's, not the counting's
-    if usage:
+    if usage and usage.prompt_tokens is not None and usage.completion_tokens is not None:
         counted = usage_counts.Counted(usage.prompt_tokens, usage.completion_tokens,
                                        usage_counts.PROVIDER)  # fmt: skip
     else:

@@ -5,6 +5,8 @@ server does in streams, so that the real openai client runs over HTTP.
 """
 
 import math
+import socket
+import time
 from decimal import Decimal
 
 import pytest
@@ -42,6 +44,7 @@ def test_without_usage_the_tokens_are_estimated_and_so_marked(submitted, endpoin
     assert trace.cost == expected.quantize(Decimal("0.000001"))
     assert trace.checks["tokens_estimated"] is True
     assert trace.checks["too_short"] == (trace.completion_tokens < trace.checks["target_min"])
+    assert usage._routes[endpoint.base_url][0] is None  # no tokenize route: not asked again soon
 
 
 @pytest.mark.parametrize("route", ["/extras/tokenize", "/tokenize"])
@@ -130,3 +133,16 @@ def test_the_analytics_cost_table_says_unknown_and_estimated(
     page = client_as(admin_user).get("/analytics/", {"fresh": 1}).content.decode()
     costs = page[page.index('id="costs"') : page.index('id="profile"')]
     assert "unknown</span>" in costs and "$0.0000" not in costs
+
+
+def test_a_tokenize_route_that_does_not_answer_costs_a_bounded_wait(monkeypatch):
+    monkeypatch.setattr(usage, "TOKENIZE_TIMEOUT", 0.2)
+    with socket.socket() as server:  # listens, never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        base_url = f"http://127.0.0.1:{server.getsockname()[1]}/v1"
+        endpoint = LLMEndpoint(name="silent", base_url=base_url, model="m")
+        started = time.monotonic()
+        counted = usage.count_locally(endpoint, key="none", prompt="a" * 40, completion="b" * 9)
+        assert counted == usage.Counted(10, 3, "estimate")
+        assert time.monotonic() - started < 2
