@@ -27,7 +27,7 @@ from pebble import ProcessPool
 logger = logging.getLogger(__name__)
 POOL_SIZE = 2  # processes per web or worker process: comparisons are short and CPU-bound
 DEFAULT_TIMEOUT = 5.0  # seconds of comparison, from when a process starts it
-WAIT_LIMIT = 120.0  # seconds a caller waits in all, queue included, before leaving it unchecked
+WAIT_LIMIT = 20.0  # seconds a caller waits in all, queue included (under gunicorn's 30 s)
 
 # math-verify warns on every call that its own timeout is off; that is deliberate here.
 logging.getLogger("math_verify").setLevel(logging.ERROR)
