@@ -12,11 +12,14 @@ are off and the pool bounds the time. The processes are forked from a forkserver
 math-verify (with sympy, seconds to import) loaded, and each one runs a comparison before it
 takes work, so a replaced process is warm at once. The pool starts on the first comparison
 in each process (web, worker, shell), or at a Celery worker's start (expansion.tasks).
+Like every forkserver child, they import the starting script's main module again, so a script
+that compares answers keeps its work under ``if __name__ == "__main__":`` (manage.py, celery,
+gunicorn and pytest do).
 """
 
-import atexit
 import logging
 import multiprocessing
+import multiprocessing.util
 import os
 import threading
 from collections.abc import Callable
@@ -90,7 +93,9 @@ class _Pool:
 
 
 _pool = _Pool()
-atexit.register(lambda: _pool.stop())
+# Stopped before multiprocessing joins the children at exit (pebble's are not daemons, so a
+# worker's shutdown would otherwise wait on them for ever); atexit runs too late under Celery.
+multiprocessing.util.Finalize(None, lambda: _pool.stop(), exitpriority=10)
 
 
 def answers_compare(gold: str, candidate: str, *, timeout: float = DEFAULT_TIMEOUT) -> Comparison:
