@@ -173,8 +173,8 @@ def main():
     django.setup()
     from django.db import OperationalError, connection
     from django.db.models import Count
-    from devtools.simulator import SimulatedLLM
 
+    from devtools.simulator import SimulatedLLM
     from expansion.models import Trace
     from expansion.services import traces_request
 

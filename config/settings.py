@@ -164,6 +164,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "expansion.tasks.queue_missing_expansions",
         "schedule": float(envint("EXPANSION_SWEEP_SECONDS", 60)),
     },
+    "recheck-timed-out-answers": {
+        "task": "expansion.tasks.recheck_answers",
+        "schedule": 300.0,
+    },
     "fail-stalled-exports": {
         "task": "curation.tasks.fail_stalled_exports",
         "schedule": 60.0,

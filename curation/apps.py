@@ -6,9 +6,10 @@ class CurationConfig(AppConfig):
     verbose_name = "Curation"
 
     def ready(self) -> None:
-        from expansion.signals import trace_succeeded
+        from expansion.signals import trace_checks_changed, trace_succeeded
 
         from .analytics import tasks  # noqa: F401  (registers the analytics tasks)
         from .analytics.receivers import profile_succeeded_trace
 
         trace_succeeded.connect(profile_succeeded_trace, dispatch_uid="analytics-profile")
+        trace_checks_changed.connect(profile_succeeded_trace, dispatch_uid="analytics-reprofile")

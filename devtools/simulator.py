@@ -37,6 +37,10 @@ class SimConfig:
     hang_seconds: float = 600.0  # longer than any sane client timeout
     retry_after: int = 1
     api_key: str | None = None  # when set, any other bearer token gets 401
+    no_usage: bool = False  # send no usage, as llama-cpp-python's server does in streams
+    # The tokenize route served ("/extras/tokenize" as llama-cpp-python's server, "/tokenize"
+    # as llama.cpp's), counting words as this simulator's tokens; "" serves none.
+    tokenize_route: str = ""
 
 
 def _coerce(name: str, value: Any) -> Any:

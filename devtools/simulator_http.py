@@ -110,6 +110,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, sim.configure(**(body if isinstance(body, dict) else {})))
             except (TypeError, ValueError) as exc:
                 self._json(400, {"error": {"message": str(exc), "type": "invalid_config"}})
+        elif path and path == sim.config()["tokenize_route"].rstrip("/"):
+            text = body.get("input", body.get("content", "")) if _is_dict(body) else ""
+            self._json(200, {"tokens": list(range(word_count(str(text))))})
         elif path == "/_sim/reset":
             sim.reset()
             self._json(200, sim.stats())
@@ -216,7 +219,9 @@ class _Handler(BaseHTTPRequestHandler):
         result = {**base, "object": "chat.completion", "choices": [choice]}
         sim._count(200)
         self._free_slot()
-        self._json(200, {**result, "usage": {**usage, "total_tokens": prompt + completion}})
+        if not cfg.no_usage:
+            result["usage"] = {**usage, "total_tokens": prompt + completion}
+        self._json(200, result)
         sim._count(completed=1, **usage)
 
     def _stream(
@@ -271,7 +276,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._abort()
         self._free_slot()
         chunk({}, finish)
-        if wants_usage:
+        if wants_usage and not cfg.no_usage:
             total_tokens = usage["prompt_tokens"] + usage["completion_tokens"]
             chunk(None, usage={**usage, "total_tokens": total_tokens})
         send(b"data: [DONE]\n\n")

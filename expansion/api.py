@@ -24,8 +24,8 @@ from .services import trace_cancel, traces_request
 LIST_FIELDS = [
     "id", "annotation", "annotation_version", "prompt", "endpoint", "params", "sample_index",
     "is_simulated", "status", "attempts", "error_kind", "error_message", "progress_tokens",
-    "finish_reason", "model_reported", "prompt_tokens", "completion_tokens", "cost",
-    "latency_ms", "checks", "created_at", "started_at", "finished_at",
+    "finish_reason", "model_reported", "prompt_tokens", "completion_tokens", "usage_estimated",
+    "usage_source", "cost", "latency_ms", "checks", "created_at", "started_at", "finished_at",
 ]  # fmt: skip
 
 

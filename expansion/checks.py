@@ -2,7 +2,7 @@
 
 import re
 
-from annotator.answer_check import answers_match
+from annotator.answer_check import answers_compare
 
 from .markers import marker_counts
 from .parsing import last_boxed, thought_paragraphs
@@ -97,33 +97,61 @@ def check_flags(checks: dict) -> dict[str, bool]:
     }
 
 
+def answer_checks(boxed: str, *, reference_answer: str, annotator_answer: str) -> dict:
+    """The boxed answer against the reference and the annotator's answers.
+
+    ``answer_timed_out`` lists the comparisons left unchecked (None) for lack of time, which
+    a periodic task compares again (traces_recheck_answers); an answer math-verify could not
+    read, or a missing reference, is None without it and stays so.
+    """
+    if not boxed:
+        return {"matches_reference": False, "matches_annotator": False, "answer_timed_out": []}
+    reference = answers_compare(reference_answer, boxed)
+    annotator = answers_compare(annotator_answer, boxed)
+    return {
+        "matches_reference": reference.match,
+        "matches_annotator": annotator.match,
+        "answer_timed_out": [name for name, comparison in
+                             (("reference", reference), ("annotator", annotator))
+                             if comparison.timed_out],
+    }  # fmt: skip
+
+
 def trace_checks(
     *,
     thought: str,
     solution: str,
     split_ok: bool,
     finish_reason: str,
-    completion_tokens: int,
+    completion_tokens: int | None,
+    tokens_estimated: bool = False,
     target_min: int,
     target_max: int | None = None,
     reference_answer: str,
     annotator_answer: str,
     steps: list[dict],
 ) -> dict:
+    """Every check of a trace. Without a token count the length checks are None (unchecked,
+    never "too short"); ``tokens_estimated`` marks a count the provider did not report."""
     boxed = last_boxed(solution) or last_boxed(thought)
     coverage = step_coverage(steps, thought)
     missed = [item["step"] for item in coverage if item["score"] < COVERED]
     markers = marker_counts(thought)
     reflections = sum(markers.values())
+    counted = completion_tokens is not None
     return {
         "completion_tokens": completion_tokens,
+        "tokens_estimated": tokens_estimated,
         "target_min": target_min,
-        "too_short": completion_tokens < target_min,
+        "too_short": completion_tokens < target_min if counted else None,
         "target_max": target_max,
-        "too_long": target_max is not None and completion_tokens > target_max,
+        "too_long": (target_max is not None and completion_tokens > target_max)
+        if counted
+        else None,
         "boxed_answer": boxed,
-        "matches_reference": answers_match(reference_answer, boxed) if boxed else False,
-        "matches_annotator": answers_match(annotator_answer, boxed) if boxed else False,
+        **answer_checks(
+            boxed, reference_answer=reference_answer, annotator_answer=annotator_answer
+        ),
         "coverage": coverage,
         "coverage_mean": round(sum(c["score"] for c in coverage) / len(coverage), 3)
         if coverage

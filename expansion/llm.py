@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import httpx
 import openai
 
+from . import usage as usage_counts
 from .models import api_key_env_problem
 
 CONNECT_TIMEOUT = 10.0
@@ -25,6 +26,7 @@ class Completion:
     completion_tokens: int | None
     latency_ms: int
     raw: dict = field(default_factory=dict)
+    usage_source: str = usage_counts.PROVIDER  # or counted here when the provider sent none
 
 
 class LLMError(Exception):
@@ -174,14 +176,24 @@ def complete(
         raise LLMError("invalid_output", "The stream ended before the answer was complete.",
                        retryable=True)  # fmt: skip
     text, thought = "".join(content), "".join(reasoning)
+    latency_ms = int((time.monotonic() - started) * 1000)  # the call's, not the counting's
+    if usage and usage.prompt_tokens is not None and usage.completion_tokens is not None:
+        counted = usage_counts.Counted(usage.prompt_tokens, usage.completion_tokens,
+                                       usage_counts.PROVIDER)  # fmt: skip
+    else:
+        prompt = "\n".join(str(m.get("content") or "") for m in messages)
+        counted = usage_counts.count_locally(
+            endpoint, key=api_key(endpoint), prompt=prompt, completion=thought + text
+        )
     return Completion(
         content=text,
         reasoning=thought,
         finish_reason=finish_reason,
         model=model,
-        prompt_tokens=usage.prompt_tokens if usage else None,
-        completion_tokens=usage.completion_tokens if usage else None,
-        latency_ms=int((time.monotonic() - started) * 1000),
+        prompt_tokens=counted.prompt_tokens,
+        completion_tokens=counted.completion_tokens,
+        latency_ms=latency_ms,
+        usage_source=counted.source,
         raw={
             "id": chunk_id,
             "model": model,

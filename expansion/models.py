@@ -10,6 +10,8 @@ from django.db import models
 
 from annotator.models import Annotation
 
+from .usage import SOURCES as USAGE_SOURCES
+
 
 # Only variables an operator listed as API keys: an admin must not be able to send the
 # platform's own secrets (SECRET_KEY, DATABASE_URL, ...) or another service's credentials
@@ -242,7 +244,17 @@ class Trace(models.Model):
     model_reported = models.CharField(max_length=200, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
-    cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    usage_estimated = models.BooleanField(
+        default=False, help_text="The token counts are not the provider's (see usage_source)."
+    )
+    usage_source = models.CharField(
+        max_length=16, blank=True, choices=USAGE_SOURCES,
+        help_text="How the token counts were obtained; empty before the job has an answer.",
+    )  # fmt: skip
+    cost = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True,
+        help_text="Unknown (null) when the endpoint has no prices or no token counts exist.",
+    )  # fmt: skip
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     checks = models.JSONField(default=dict, blank=True)
     # The checks reviewers filter on, as columns so that the queue can use indexes.

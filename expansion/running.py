@@ -46,16 +46,17 @@ def _trace_answered(trace: Trace, result: llm.Completion, attempt: int) -> Succe
         return unusable
     split = split_thought(result.content, result.reasoning)
     thought, solution = split if split else (result.reasoning or result.content, "")
-    completion_tokens = result.completion_tokens or (len(result.content) // 4)
+    completion_tokens = result.completion_tokens  # counted locally when not reported
     checks = trace_checks(
         thought=thought, solution=solution, split_ok=split is not None,
         finish_reason=result.finish_reason, completion_tokens=completion_tokens,
+        tokens_estimated=result.usage_source != "provider",
         target_min=trace.prompt.target_tokens_min, target_max=trace.prompt.target_tokens_max,
         reference_answer=trace.annotation.problem.reference_answer,
         annotator_answer=trace.record.get("final_answer", ""), steps=trace.record["steps"],
     )  # fmt: skip
     fields = {"thought": thought, "solution": solution, "checks": checks, "error_kind": "",
-              "error_message": "", "progress_tokens": completion_tokens,
+              "error_message": "", "progress_tokens": completion_tokens or 0,
               **check_flags(checks)}  # fmt: skip
     return Succeed(fields, then=partial(trace_succeeded.send_robust, sender=Trace,
                                         trace_id=trace.pk))  # fmt: skip

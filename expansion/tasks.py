@@ -6,7 +6,7 @@ from django.conf import settings
 
 from annotator.answer_check import answers_match
 
-from . import llm, services
+from . import llm, rechecks, services
 from .jobs.retrying import DATABASE_DOWN
 
 logger = logging.getLogger(__name__)
@@ -48,3 +48,9 @@ def queue_missing_expansions() -> int:
     """Queue the expansions a submission should have had but did not get (its signal
     failed); how many traces were queued."""
     return services.traces_queue_missing()
+
+
+@shared_task(ignore_result=True)
+def recheck_answers() -> int:
+    """Compare again the answers a time bound left unchecked (a few per run)."""
+    return rechecks.traces_recheck_answers()

@@ -112,6 +112,12 @@ _MONEY = DecimalField(max_digits=16, decimal_places=6)
 
 def _cost_figures() -> dict:
     return {
+        # What the cost rests on: traces with an answer, those whose token counts the
+        # provider did not report, and those that could not be priced (no prices set).
+        # Before "cost": after it, cost__isnull would name the sum rather than the column.
+        "answered": Count("pk", filter=~Q(usage_source="")),
+        "estimated": Count("pk", filter=Q(usage_estimated=True)),
+        "unpriced": Count("pk", filter=Q(cost__isnull=True) & ~Q(usage_source="")),
         "traces": Count("pk"),
         "succeeded": Count("pk", filter=SUCCEEDED),
         "prompt_tokens": Coalesce(Sum("prompt_tokens"), 0),
@@ -122,7 +128,11 @@ def _cost_figures() -> dict:
 
 
 def _with_cost_per_approved(row: dict) -> dict:
-    row["cost_per_approved"] = row["cost"] / row["approved"] if row["approved"] else None
+    if row["answered"] and row["unpriced"] == row["answered"]:
+        row["cost"] = None  # nothing could be priced: unknown, not $0
+    row["cost_per_approved"] = (
+        row["cost"] / row["approved"] if row["approved"] and row["cost"] is not None else None
+    )
     return row
 
 
@@ -142,10 +152,10 @@ def costs() -> dict:
         .annotate(**_cost_figures())
         .order_by("prompt__name", "prompt__version")
     )
-    endpoints = [_with_cost_per_approved(row) for row in by_endpoint]
+    endpoints = list(by_endpoint)
     total = {name: sum(row[name] for row in endpoints) for name in _cost_figures()}
     return {
-        "endpoints": endpoints,
+        "endpoints": [_with_cost_per_approved(row) for row in endpoints],
         "prompts": [_with_cost_per_approved(row) for row in by_prompt],
         "total": _with_cost_per_approved(total),  # the sum of the endpoints' sums
     }

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django import template
+from django.utils.html import format_html
 
 register = template.Library()
 NOTHING = "—"
@@ -40,3 +41,22 @@ def getlist(query, key: str) -> list:
 @register.filter
 def is_list(value) -> bool:
     return isinstance(value, list)
+
+
+@register.simple_tag
+def cost_figure(row: dict, key: str = "cost") -> str:
+    """A cost with what it rests on: unknown without prices, ≈ on estimated token counts."""
+    value = row.get(key)
+    if value is None:
+        if not (row.get("answered") and row.get("unpriced") == row["answered"]):
+            return NOTHING  # nothing to show or to divide by
+        return format_html('<span class="muted" title="{}">unknown</span>',
+                           "No prices are set for the endpoint of these traces")  # fmt: skip
+    shown = f"${value:,.4f}"
+    if row.get("estimated"):
+        shown = format_html('≈ {} <small class="muted">({} on estimated tokens)</small>',
+                            shown, row["estimated"])  # fmt: skip
+    if row.get("unpriced"):
+        shown = format_html('{} <small class="muted">+ {} unpriced</small>', shown,
+                            row["unpriced"])  # fmt: skip
+    return format_html("{}", shown)

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from .. import llm
+from .. import llm, usage
 from ..limiter import LimitTimeout, bookkeeping, endpoint_slot, limiter
 from ..models import LLMEndpoint
 from . import lifecycle
@@ -137,7 +137,7 @@ class _Run:
 
     def __init__(self, job: RunningJob, call: Call, on_answer: OnAnswer) -> None:
         self.job, self.call, self.on_answer = job, call, on_answer
-        self.cost = Decimal(0)
+        self.cost: Decimal | None = None  # unknown until an answer can be priced
         self.last_save = 0.0
         self.prompt_estimate = sum(len(m["content"]) for m in call.messages) // 3
 
@@ -166,12 +166,13 @@ class _Run:
             used = (result.prompt_tokens or 0) + result.completion_tokens
             # The minute counts what was used.
             bookkeeping("book the tokens used", limiter().settle, endpoint, slot, booked, used)
-        self.cost += endpoint.cost(result.prompt_tokens or 0, result.completion_tokens or 0)
+        self.cost = usage.cost_added(self.cost, endpoint, result)
         paid = {
             "response": result.raw, "content": result.content, "reasoning": result.reasoning,
             "finish_reason": result.finish_reason, "model_reported": result.model,
             "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
             "latency_ms": result.latency_ms, "cost": self.cost, "attempts": attempt,
+            **usage.usage_fields(result),
         }  # fmt: skip
         return _with_paid(self.on_answer(result, attempt), paid)
 

@@ -4,6 +4,17 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from tests.factories import AnnotationFactory
+
+
+@pytest.fixture(autouse=True)
+def _back_to_the_latest():
+    """Each test here migrates back: the tests after it need every migration applied."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
 
 @pytest.mark.django_db(transaction=True)
 def test_one_active_prompt_keeps_the_newest_of_several_active_versions():
@@ -29,7 +40,38 @@ def test_one_active_prompt_keeps_the_newest_of_several_active_versions():
         newest.pk
     ]
     assert PromptVersion.objects.count() == 3 and old.pk != newest.pk
-    # Back to the latest migrations, which the next tests' database needs.
+
+
+@pytest.mark.django_db(transaction=True)
+def test_earlier_traces_keep_provider_counts_and_lose_a_cost_that_was_never_priced():
+    before, after = (
+        [("expansion", "0011_trace_sends")],
+        [("expansion", "0012_trace_usage_source")],
+    )
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    apps = executor.loader.project_state(before).apps
+    annotation = AnnotationFactory()
+    Endpoint, Prompt = (
+        apps.get_model("expansion", name) for name in ("LLMEndpoint", "PromptVersion")
+    )
+    Trace = apps.get_model("expansion", "Trace")
+    prompt = Prompt.objects.create(version=1, system="s", invariants="i", content_hash="h")
+    free = Endpoint.objects.create(name="free", base_url="http://x/v1", model="m")
+    paid = Endpoint.objects.create(
+        name="paid", base_url="http://y/v1", model="m", price_input_per_million=1
+    )
+    common = {"annotation_id": annotation.pk, "annotation_version": 1, "record": {},
+              "prompt": prompt, "params": {}}  # fmt: skip
+    counted = Trace.objects.create(idempotency_key="a", endpoint=free, completion_tokens=10,
+                                   prompt_tokens=5, cost=0, **common)  # fmt: skip
+    priced = Trace.objects.create(idempotency_key="b", endpoint=paid, completion_tokens=10,
+                                  prompt_tokens=5, cost="0.000005", **common)  # fmt: skip
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    executor.migrate(after)
+    Trace = executor.loader.project_state(after).apps.get_model("expansion", "Trace")
+    counted, priced = Trace.objects.get(pk=counted.pk), Trace.objects.get(pk=priced.pk)
+    assert counted.usage_source == "provider" and not counted.usage_estimated
+    assert counted.cost is None  # no prices: unknown, not $0
+    assert str(priced.cost) == "0.000005"
