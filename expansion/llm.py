@@ -31,12 +31,14 @@ class LLMError(Exception):
     """A failed call, with the kind the trace records and whether trying again can help."""
 
     def __init__(
-        self, kind: str, message: str, *, retryable: bool, retry_after: float | None = None
-    ):
+        self, kind: str, message: str, *, retryable: bool, retry_after: float | None = None,
+        cut: bool = False,
+    ):  # fmt: skip
         super().__init__(message)
         self.kind = kind
         self.retryable = retryable
         self.retry_after = retry_after
+        self.cut = cut  # the server ended the stream mid-answer (see stream_cut)
 
 
 def api_key(endpoint) -> str:
@@ -125,6 +127,22 @@ def _classify(exc: Exception) -> LLMError:
     return LLMError("server_error", f"The connection failed: {exc}", retryable=True)
 
 
+def stream_cut(kind: str, received: int, cause: str) -> LLMError:
+    """The server ended a stream before its answer did. A server that runs one request at a
+    time may do it on purpose: llama-cpp-python's server interrupts the running request when
+    another arrives (its ``interrupt_requests`` setting, on by default), answering the cut one
+    with ``[DONE]`` and no finish reason. Say so, so that whoever reads the trace can fix it."""
+    return LLMError(
+        kind,
+        f"The stream was cut by the server before the answer was complete ({cause}, after "
+        f"{received} characters). Check the server's own concurrency: a server that runs one "
+        "request at a time may interrupt it when another arrives (start llama-cpp-python's "
+        "server with --interrupt_requests False), or set this endpoint's max in flight to 1.",
+        retryable=True,
+        cut=True,
+    )
+
+
 def _extra(obj, name: str) -> str:
     value = getattr(obj, name, None)
     if value is None and getattr(obj, "model_extra", None):
@@ -172,11 +190,16 @@ def complete(
                         finish_reason = choice.finish_reason
                 if on_progress:
                     on_progress("".join(content), "".join(reasoning))
+    except httpx.RemoteProtocolError as exc:  # the body stopped mid-stream
+        received = sum(map(len, content)) + sum(map(len, reasoning))
+        if not received:
+            raise _classify(exc) from exc
+        raise stream_cut("server_error", received, "the connection closed mid-stream") from exc
     except CALL_FAILURES as exc:
         raise _classify(exc) from exc
     if not finish_reason:
-        raise LLMError("invalid_output", "The stream ended before the answer was complete.",
-                       retryable=True)  # fmt: skip
+        received = sum(map(len, content)) + sum(map(len, reasoning))
+        raise stream_cut("invalid_output", received, "it ended with no finish reason")
     text, thought = "".join(content), "".join(reasoning)
     return Completion(
         content=text,

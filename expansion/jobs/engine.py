@@ -17,7 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from .. import llm
-from ..limiter import LimitTimeout, endpoint_slot, limiter
+from ..limiter import LimitTimeout, endpoint_slot, endpoint_stream_cut, limiter
 from ..models import LLMEndpoint
 from . import lifecycle
 from .lifecycle import RunningJob
@@ -151,6 +151,8 @@ class _Run:
         except llm.LLMError as error:
             if error.kind == "rate_limited":
                 limiter().cool_down(endpoint, error.retry_after or backoff(attempt, None))
+            if error.cut:
+                endpoint_stream_cut(endpoint)
             if not error.retryable:
                 return Fail(error.kind, str(error))
             give_up = Fail(error.kind, f"{error} (gave up after {attempt} attempts)")
