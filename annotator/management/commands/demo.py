@@ -1,6 +1,7 @@
 import json
 import os
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -71,7 +72,14 @@ class Command(BaseCommand):
                 "No LLM_BASE_URL/LLM_MODEL set: expansions use the simulated endpoint at "
                 f"{settings.LLM_SIMULATOR_URL} and are marked as simulated."
             )
-        # Fixed argument lists built from our own interpreter path: no shell, no user input.
+        local_server = os.environ.get("DEMO_LLM_SERVER", "")
+        if local_server:  # make demo LLM=local: the llama.cpp server LLM_BASE_URL points at
+            commands.append(shlex.split(local_server))
+            self.stdout.write(
+                f"Expansions use the local model {settings.LLM_MODEL} at {settings.LLM_BASE_URL}."
+            )
+        # Argument lists built from our own interpreter path and the operator's environment:
+        # no shell, no user input.
         processes = [subprocess.Popen(command, cwd=settings.BASE_DIR) for command in commands]  # noqa: S603
         self.stdout.write(self.style.SUCCESS(f"\nOpen http://127.0.0.1:{port}/  (Ctrl-C stops)\n"))
         signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop cleanly when killed
