@@ -245,8 +245,8 @@ class _LocalLimiter:
             current = self._max_in_flight(endpoint, now)
             if len(cuts) < CUTS_BEFORE_LOWERING:
                 self.cuts[endpoint.pk] = cuts
-                if endpoint.pk in self.cap:  # still cutting: the lowered count holds longer
-                    self.cap[endpoint.pk] = (self.cap[endpoint.pk][0], now + CAP_RECOVERY)
+                if current < endpoint.max_in_flight:  # still cutting: lowered for longer
+                    self.cap[endpoint.pk] = (current, now + CAP_RECOVERY)
                 return 0
             self.cuts[endpoint.pk] = []
             lowered = _lowered(current, others)
