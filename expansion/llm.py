@@ -167,14 +167,16 @@ def complete(
     """
     started = time.monotonic()
     content, reasoning = [], []
-    finish_reason, model, usage, chunk_id = "", "", None, ""
+    finish_reason, model, usage, chunk_id, chunks = "", "", None, "", 0
+    headers = None if sample is None else {"X-Journey-Sample": str(sample)}
     try:
         stream = client_for(endpoint).chat.completions.create(
             messages=messages, stream=True, stream_options={"include_usage": True},
-            extra_headers=None if sample is None else {"X-Journey-Sample": str(sample)}, **params,
+            extra_headers=headers, **params,
         )  # fmt: skip
         with stream:
             for chunk in stream:
+                chunks += 1
                 chunk_id = chunk.id or chunk_id
                 model = chunk.model or model
                 if chunk.usage:
@@ -197,6 +199,8 @@ def complete(
         raise stream_cut("server_error", received, "the connection closed mid-stream") from exc
     except CALL_FAILURES as exc:
         raise _classify(exc) from exc
+    if not chunks:
+        return _complete_unstreamed(endpoint, messages, params, headers, started)
     if not finish_reason:
         received = sum(map(len, content)) + sum(map(len, reasoning))
         raise stream_cut("invalid_output", received, "it ended with no finish reason")
@@ -218,3 +222,35 @@ def complete(
             "usage": usage.model_dump() if usage else None,
         },
     )
+
+
+def _complete_unstreamed(endpoint, messages, params, headers, started) -> Completion:
+    """Ask again without streaming after a stream that ended before its first chunk.
+
+    Such a stream is how llama-cpp-python's server fails a request it accepted: its answer
+    has started (200) when the model raises, e.g. for a prompt over its context window, so
+    the reason is lost. The same request unstreamed gets the real answer (400 with the
+    server's message, a bad_request), and costs nothing more, since the stream generated none.
+    """
+    try:
+        response = client_for(endpoint).chat.completions.create(
+            messages=messages, stream=False, extra_headers=headers, **params
+        )
+    except CALL_FAILURES as exc:
+        raise _classify(exc) from exc
+    choice = response.choices[0] if response.choices else None
+    if choice is None or not choice.finish_reason:
+        raise stream_cut("invalid_output", 0, "it ended before its first chunk")
+    message, usage = choice.message, response.usage
+    text = message.content or ""
+    thought = _extra(message, "reasoning_content") or _extra(message, "reasoning")
+    return Completion(
+        content=text, reasoning=thought, finish_reason=choice.finish_reason,
+        model=response.model or "",
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        latency_ms=int((time.monotonic() - started) * 1000),
+        raw={"id": response.id, "model": response.model, "finish_reason": choice.finish_reason,
+             "content": text, "reasoning": thought,
+             "usage": usage.model_dump() if usage else None},
+    )  # fmt: skip

@@ -101,3 +101,27 @@ def test_a_job_cut_while_another_is_in_flight_lowers_the_endpoint_and_says_why(
     assert "cut by the server" in trace.error_message
     assert "gave up after 2 attempts" in trace.error_message
     assert limiter().max_in_flight(endpoint) == 1  # the next jobs wait instead of being cut
+
+
+def test_a_stream_that_ends_before_its_first_chunk_is_asked_again_unstreamed(monkeypatch):
+    """llama-cpp-python's server answers 200 and an empty stream for a prompt over its
+    context window; unstreamed, it answers 400 with the reason."""
+    message = "This model's maximum context length is 2048 tokens."
+
+    def server(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["stream"]:
+            return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=b"")
+        return httpx.Response(
+            400, json={"error": {"message": message, "type": "invalid_request_error"}}
+        )
+
+    client = openai.OpenAI(
+        base_url="http://llm.test/v1", api_key="none", max_retries=0,
+        http_client=httpx.Client(transport=httpx.MockTransport(server)),
+    )  # fmt: skip
+    monkeypatch.setattr(llm, "client_for", lambda endpoint: client)
+    with pytest.raises(llm.LLMError) as raised:
+        llm.complete(make_endpoint(), messages=[{"role": "user", "content": "Hi"}],
+                     params={"model": "m", "max_tokens": 10})  # fmt: skip
+    assert raised.value.kind == "bad_request" and not raised.value.retryable
+    assert "(400)" in str(raised.value) and message in str(raised.value)
