@@ -233,7 +233,9 @@ def _complete_unstreamed(endpoint, messages, params, headers, started) -> Comple
     server's message, a bad_request), and costs nothing more, since the stream generated none.
     """
     try:
-        response = client_for(endpoint).chat.completions.create(
+        # The server closes the connection the failed stream used, which the pool may hand
+        # out again: one retry goes out on a fresh one.
+        response = client_for(endpoint).with_options(max_retries=1).chat.completions.create(
             messages=messages, stream=False, extra_headers=headers, **params
         )
     except CALL_FAILURES as exc:
