@@ -235,7 +235,8 @@ def _complete_unstreamed(endpoint, messages, params, headers, started) -> Comple
     try:
         # The server closes the connection the failed stream used, which the pool may hand
         # out again: one retry goes out on a fresh one.
-        response = client_for(endpoint).with_options(max_retries=1).chat.completions.create(
+        client = client_for(endpoint).with_options(max_retries=1)
+        response = client.chat.completions.create(
             messages=messages, stream=False, extra_headers=headers, **params
         )
     except CALL_FAILURES as exc:
