@@ -15,8 +15,28 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(PIP) install -e ".[dev]"
 	touch $@
 
+# `make demo LLM=local`: expansions come from SmolLM2-135M-Instruct on a local llama.cpp
+# server (llama-cpp-python in var/llama-venv, set up by scripts/llama-setup and started by
+# the demo) instead of the simulator. The server takes one request at a time and must not
+# interrupt a running one for a new one: --interrupt_requests False (see README).
+LLM ?= simulated
+LLAMA_PORT ?= 8793
+LLAMA_N_CTX ?= 8192
+LLAMA_ALIAS := smollm2-135m-local
+
 demo: $(VENV)/.installed
+ifeq ($(LLM),local)
+	@eval "$$(scripts/llama-setup)" && \
+	DEBUG=$${DEBUG:-1} LLM_BASE_URL=http://127.0.0.1:$(LLAMA_PORT)/v1 LLM_MODEL=$(LLAMA_ALIAS) \
+	LLM_API_KEY=$${LLM_API_KEY:-local} \
+	DEMO_LLM_SERVER="$$LLAMA_SERVER_PYTHON -m llama_cpp.server --model $$LLAMA_MODEL_PATH \
+	--model_alias $(LLAMA_ALIAS) --host 127.0.0.1 --port $(LLAMA_PORT) --n_ctx $(LLAMA_N_CTX) \
+	--interrupt_requests False" $(BIN)/python manage.py demo
+else ifeq ($(LLM),simulated)
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py demo
+else
+	@echo "LLM must be simulated (the default) or local, not $(LLM)" >&2; exit 2
+endif
 
 # Browser tests drive Debian's Chromium; install it when we can (root with apt), otherwise
 # those tests are skipped with a message saying so.

@@ -47,9 +47,9 @@ def endpoint_default() -> LLMEndpoint:
     return endpoint
 
 
-def endpoint_default_is_simulated() -> bool:
-    """Whether submissions are expanded by the simulated endpoint, without storing any."""
-    return _default_choice().is_simulated
+def endpoint_default_choice() -> LLMEndpoint:
+    """The endpoint submissions are expanded on, without storing any (see _default_choice)."""
+    return _default_choice()
 
 
 @transaction.atomic

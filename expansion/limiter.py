@@ -22,14 +22,22 @@ logger = logging.getLogger(__name__)
 SLOT_TTL = 30
 SLOT_RENEW = 10
 POLL = 0.02
+# A server that cuts streams while others are in flight serves fewer at once than the
+# endpoint allows (llama-cpp-python's server interrupts a running request for a new one):
+# after CUTS_BEFORE_LOWERING such cuts within CUT_WINDOW seconds, the endpoint's slots are
+# halved, and the lowered count holds until CAP_RECOVERY seconds pass without another.
+CUTS_BEFORE_LOWERING = 2
+CUT_WINDOW = 300
+CAP_RECOVERY = 600
 
-# KEYS: in_flight, minute_requests, minute_tokens, cooldown
+# KEYS: in_flight, minute_requests, minute_tokens, cooldown, cap (lowered max in flight)
 # ARGV: now, slot_id, max_in_flight, rpm (0 = none), tpm (0 = none), tokens, ttl
 ACQUIRE = """
 local now = tonumber(ARGV[1])
 if tonumber(redis.call('GET', KEYS[4]) or '0') > now then return 0 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+local limit = math.min(tonumber(ARGV[3]), tonumber(redis.call('GET', KEYS[5]) or ARGV[3]))
+if redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
 local rpm, tpm, tokens = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 if rpm > 0 or tpm > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 60)
@@ -61,6 +69,31 @@ return 1
 """
 
 
+# KEYS: in_flight, cap, cuts; ARGV: now, max_in_flight, cuts before lowering, window, recovery
+# Returns the lowered max in flight, or 0 when it stays as it was.
+STREAM_CUT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local others = redis.call('ZCARD', KEYS[1])
+if others == 0 then return 0 end
+local cuts = redis.call('INCR', KEYS[3])
+redis.call('EXPIRE', KEYS[3], tonumber(ARGV[4]))
+local current = tonumber(redis.call('GET', KEYS[2]) or ARGV[2])
+if cuts < tonumber(ARGV[3]) then
+  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5])) end
+  return 0
+end
+redis.call('DEL', KEYS[3])
+local lowered = math.max(1, math.floor(math.min(current, others + 1) / 2))
+redis.call('SET', KEYS[2], lowered, 'EX', tonumber(ARGV[5]))
+return lowered
+"""
+
+
+def _lowered(current: int, others: int) -> int:
+    """Half of what was in flight when the server cut a stream (itself and the others)."""
+    return max(1, min(current, others + 1) // 2)
+
+
 class LimitTimeout(Exception):
     """No slot came free in time; the job goes back to the queue."""
 
@@ -83,6 +116,7 @@ class _RedisLimiter:
         self.redis = redis.Redis.from_url(url)
         self.acquire_script = self.redis.register_script(ACQUIRE)
         self.settle_script = self.redis.register_script(SETTLE)
+        self.stream_cut_script = self.redis.register_script(STREAM_CUT)
         self.held: dict[str, str] = {}  # slot -> in-flight key, renewed while held
         self.held_lock = threading.Lock()
         threading.Thread(target=self._renew_forever, name="slot-renewer", daemon=True).start()
@@ -103,7 +137,8 @@ class _RedisLimiter:
 
     def _keys(self, endpoint_id: int) -> list[str]:
         prefix = f"journey:endpoint:{endpoint_id}"
-        return [f"{prefix}:{name}" for name in ("inflight", "minute", "tokens", "cooldown")]
+        names = ("inflight", "minute", "tokens", "cooldown", "cap", "cuts")
+        return [f"{prefix}:{name}" for name in names]
 
     def try_acquire(self, endpoint, slot: str, tokens: int) -> bool:
         acquired = bool(
@@ -146,6 +181,15 @@ class _RedisLimiter:
         self.redis.zremrangebyscore(key, "-inf", time.time())
         return self.redis.zcard(key)
 
+    def stream_cut(self, endpoint) -> int:
+        inflight, *_, cap, cuts = self._keys(endpoint.pk)
+        args = [time.time(), endpoint.max_in_flight, CUTS_BEFORE_LOWERING, CUT_WINDOW, CAP_RECOVERY]
+        return int(self.stream_cut_script(keys=[inflight, cap, cuts], args=args))
+
+    def max_in_flight(self, endpoint) -> int:
+        cap = self.redis.get(self._keys(endpoint.pk)[4])
+        return min(endpoint.max_in_flight, int(cap)) if cap else endpoint.max_in_flight
+
 
 class _LocalLimiter:
     def __init__(self):
@@ -153,6 +197,8 @@ class _LocalLimiter:
         self.slots: dict[int, set[str]] = {}
         self.minute: dict[int, list[tuple[float, int]]] = {}
         self.cooldown: dict[int, float] = {}
+        self.cuts: dict[int, list[float]] = {}  # times of cuts while others were in flight
+        self.cap: dict[int, tuple[int, float]] = {}  # lowered max in flight, until when
 
     def try_acquire(self, endpoint, slot: str, tokens: int) -> bool:
         now = time.time()
@@ -160,7 +206,7 @@ class _LocalLimiter:
             if self.cooldown.get(endpoint.pk, 0) > now:
                 return False
             slots = self.slots.setdefault(endpoint.pk, set())
-            if len(slots) >= endpoint.max_in_flight:
+            if len(slots) >= self._max_in_flight(endpoint, now):
                 return False
             window = [entry for entry in self.minute.get(endpoint.pk, []) if entry[0] > now - 60]
             if endpoint.requests_per_minute and len(window) >= endpoint.requests_per_minute:
@@ -192,6 +238,32 @@ class _LocalLimiter:
     def in_flight(self, endpoint) -> int:
         return len(self.slots.get(endpoint.pk, ()))
 
+    def _max_in_flight(self, endpoint, now: float) -> int:
+        cap, until = self.cap.get(endpoint.pk, (endpoint.max_in_flight, 0.0))
+        return min(endpoint.max_in_flight, cap) if until > now else endpoint.max_in_flight
+
+    def max_in_flight(self, endpoint) -> int:
+        with self.lock:
+            return self._max_in_flight(endpoint, time.time())
+
+    def stream_cut(self, endpoint) -> int:
+        now = time.time()
+        with self.lock:
+            others = len(self.slots.get(endpoint.pk, ()))
+            if not others:
+                return 0
+            cuts = [t for t in self.cuts.get(endpoint.pk, []) if t > now - CUT_WINDOW] + [now]
+            current = self._max_in_flight(endpoint, now)
+            if len(cuts) < CUTS_BEFORE_LOWERING:
+                self.cuts[endpoint.pk] = cuts
+                if current < endpoint.max_in_flight:  # still cutting: lowered for longer
+                    self.cap[endpoint.pk] = (current, now + CAP_RECOVERY)
+                return 0
+            self.cuts[endpoint.pk] = []
+            lowered = _lowered(current, others)
+            self.cap[endpoint.pk] = (lowered, now + CAP_RECOVERY)
+            return lowered
+
 
 _limiter = None
 _limiter_lock = threading.Lock()
@@ -203,6 +275,24 @@ def limiter():
         if _limiter is None:
             _limiter = _RedisLimiter(settings.REDIS_URL) if settings.REDIS_URL else _LocalLimiter()
         return _limiter
+
+
+def endpoint_stream_cut(endpoint) -> None:
+    """Count a stream the endpoint's server cut; when it keeps cutting streams while other
+    requests to it are in flight, serve fewer at once for a while instead of paying for
+    attempts it will cut again (the endpoint's own max in flight is left as an admin set it)."""
+    try:
+        lowered = limiter().stream_cut(endpoint)
+    except Exception:  # the bookkeeping must never cost the job its retry
+        logger.warning("Could not count a cut stream of %s", endpoint.name, exc_info=True)
+        return
+    if lowered:
+        logger.warning(
+            "%s cut %d streams while other requests were in flight: at most %d at a time for "
+            "the next %d s. Check the server's own concurrency (llama-cpp-python: "
+            "--interrupt_requests False) or lower the endpoint's max in flight.",
+            endpoint.name, CUTS_BEFORE_LOWERING, lowered, CAP_RECOVERY,
+        )  # fmt: skip
 
 
 class _Gate:

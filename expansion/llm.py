@@ -33,12 +33,14 @@ class LLMError(Exception):
     """A failed call, with the kind the trace records and whether trying again can help."""
 
     def __init__(
-        self, kind: str, message: str, *, retryable: bool, retry_after: float | None = None
-    ):
+        self, kind: str, message: str, *, retryable: bool, retry_after: float | None = None,
+        cut: bool = False,
+    ):  # fmt: skip
         super().__init__(message)
         self.kind = kind
         self.retryable = retryable
         self.retry_after = retry_after
+        self.cut = cut  # the server ended the stream mid-answer (see stream_cut)
 
 
 def api_key(endpoint) -> str:
@@ -123,6 +125,22 @@ def _classify(exc: Exception) -> LLMError:
     return LLMError("server_error", f"The connection failed: {exc}", retryable=True)
 
 
+def stream_cut(kind: str, received: int, cause: str) -> LLMError:
+    """The server ended a stream before its answer did. A server that runs one request at a
+    time may do it on purpose: llama-cpp-python's server interrupts the running request when
+    another arrives (its ``interrupt_requests`` setting, on by default), answering the cut one
+    with ``[DONE]`` and no finish reason. Say so, so that whoever reads the trace can fix it."""
+    return LLMError(
+        kind,
+        f"The stream was cut by the server before the answer was complete ({cause}, after "
+        f"{received} characters). Check the server's own concurrency: a server that runs one "
+        "request at a time may interrupt it when another arrives (start llama-cpp-python's "
+        "server with --interrupt_requests False), or set this endpoint's max in flight to 1.",
+        retryable=True,
+        cut=True,
+    )
+
+
 def _extra(obj, name: str) -> str:
     value = getattr(obj, name, None)
     if value is None and getattr(obj, "model_extra", None):
@@ -147,14 +165,16 @@ def complete(
     """
     started = time.monotonic()
     content, reasoning = [], []
-    finish_reason, model, usage, chunk_id = "", "", None, ""
+    finish_reason, model, usage, chunk_id, chunks = "", "", None, "", 0
+    headers = None if sample is None else {"X-Journey-Sample": str(sample)}
     try:
         stream = client_for(endpoint).chat.completions.create(
             messages=messages, stream=True, stream_options={"include_usage": True},
-            extra_headers=None if sample is None else {"X-Journey-Sample": str(sample)}, **params,
+            extra_headers=headers, **params,
         )  # fmt: skip
         with stream:
             for chunk in stream:
+                chunks += 1
                 chunk_id = chunk.id or chunk_id
                 model = chunk.model or model
                 if chunk.usage:
@@ -170,11 +190,18 @@ def complete(
                         finish_reason = choice.finish_reason
                 if on_progress:
                     on_progress("".join(content), "".join(reasoning))
+    except httpx.RemoteProtocolError as exc:  # the body stopped mid-stream
+        received = sum(map(len, content)) + sum(map(len, reasoning))
+        if not received:
+            raise _classify(exc) from exc
+        raise stream_cut("server_error", received, "the connection closed mid-stream") from exc
     except CALL_FAILURES as exc:
         raise _classify(exc) from exc
+    if not chunks:
+        return _complete_unstreamed(endpoint, messages, params, headers, started)
     if not finish_reason:
-        raise LLMError("invalid_output", "The stream ended before the answer was complete.",
-                       retryable=True)  # fmt: skip
+        received = sum(map(len, content)) + sum(map(len, reasoning))
+        raise stream_cut("invalid_output", received, "it ended with no finish reason")
     text, thought = "".join(content), "".join(reasoning)
     latency_ms = int((time.monotonic() - started) * 1000)  # the call's, not the counting's
     if usage and usage.prompt_tokens is not None and usage.completion_tokens is not None:
@@ -203,3 +230,38 @@ def complete(
             "usage": usage.model_dump() if usage else None,
         },
     )
+
+
+def _complete_unstreamed(endpoint, messages, params, headers, started) -> Completion:
+    """Ask again without streaming after a stream that ended before its first chunk.
+
+    Such a stream is how llama-cpp-python's server fails a request it accepted: its answer
+    has started (200) when the model raises, e.g. for a prompt over its context window, so
+    the reason is lost. The same request unstreamed gets the real answer (400 with the
+    server's message, a bad_request), and costs nothing more, since the stream generated none.
+    """
+    try:
+        # The server closes the connection the failed stream used, which the pool may hand
+        # out again: one retry goes out on a fresh one.
+        client = client_for(endpoint).with_options(max_retries=1)
+        response = client.chat.completions.create(
+            messages=messages, stream=False, extra_headers=headers, **params
+        )
+    except CALL_FAILURES as exc:
+        raise _classify(exc) from exc
+    choice = response.choices[0] if response.choices else None
+    if choice is None or not choice.finish_reason:
+        raise stream_cut("invalid_output", 0, "it ended before its first chunk")
+    message, usage = choice.message, response.usage
+    text = message.content or ""
+    thought = _extra(message, "reasoning_content") or _extra(message, "reasoning")
+    return Completion(
+        content=text, reasoning=thought, finish_reason=choice.finish_reason,
+        model=response.model or "",
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        latency_ms=int((time.monotonic() - started) * 1000),
+        raw={"id": response.id, "model": response.model, "finish_reason": choice.finish_reason,
+             "content": text, "reasoning": thought,
+             "usage": usage.model_dump() if usage else None},
+    )  # fmt: skip

@@ -19,7 +19,7 @@ from django.db import connection
 from django.utils import timezone
 
 from .. import llm, usage
-from ..limiter import LimitTimeout, bookkeeping, endpoint_slot, limiter
+from ..limiter import LimitTimeout, bookkeeping, endpoint_slot, endpoint_stream_cut, limiter
 from ..models import LLMEndpoint
 from . import lifecycle
 from .lifecycle import RunningJob
@@ -158,6 +158,8 @@ class _Run:
             if error.kind == "rate_limited":
                 pause = error.retry_after or backoff(attempt, None)
                 bookkeeping("start a cool-down", limiter().cool_down, endpoint, pause)
+            if error.cut:
+                bookkeeping("count a cut stream", endpoint_stream_cut, endpoint)
             if not error.retryable:
                 return Fail(error.kind, str(error))
             give_up = Fail(error.kind, f"{error} (gave up after {attempt} attempts)")

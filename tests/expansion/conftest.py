@@ -1,7 +1,10 @@
 import pytest
+from django.conf import settings
 
 from annotator import services as annotator_services
 from devtools.simulator import SimulatedLLM
+from expansion import limiter as limiter_module
+from expansion.limiter import _LocalLimiter, _RedisLimiter
 from expansion.models import LLMEndpoint
 from tests.factories import ProblemFactory
 
@@ -42,3 +45,17 @@ def submitted(db, annotator_user, settings, endpoint):
         annotation_id=draft.pk, user=annotator_user, base_version=1, steps=STEPS, final_answer="4"
     )
     return annotator_services.annotation_submit(annotation_id=draft.pk, user=annotator_user)
+
+
+@pytest.fixture(params=["local"] + (["redis"] if settings.REDIS_URL else []))
+def shared(request, monkeypatch):
+    """The shared limiter, on Redis when REDIS_URL is set and in-process otherwise."""
+    if request.param == "redis":
+        instance = _RedisLimiter(settings.REDIS_URL)
+        instance.redis.delete(*[k for k in instance.redis.keys("journey:endpoint:*")] or ["x"])
+    else:
+        instance = _LocalLimiter()
+    monkeypatch.setattr(limiter_module, "_limiter", instance)
+    yield instance
+    if request.param == "redis":  # a lowered slot count must not outlive the test's endpoints
+        instance.redis.delete(*[k for k in instance.redis.keys("journey:endpoint:*")] or ["x"])

@@ -95,3 +95,18 @@ def test_marking_an_endpoint_default_through_a_patch_unmarks_the_other(api_as, a
     first.refresh_from_db()
     assert not first.is_default
     assert list(LLMEndpoint.objects.filter(is_default=True)) == [second]
+
+
+def test_under_debug_the_banner_names_the_endpoint_in_use(annotator_user, client_as, settings):
+    # What `make demo LLM=local` sets: the local llama.cpp server instead of the simulator.
+    settings.DEBUG = True
+    settings.LLM_BASE_URL, settings.LLM_MODEL = "http://127.0.0.1:8793/v1", "smollm2-135m-local"
+    page = client_as(annotator_user).get("/").content.decode()
+    assert "Expansions come from the model smollm2-135m-local at http://127.0.0.1:8793/v1" in page
+    assert BANNER not in page
+    settings.LLM_BASE_URL, settings.LLM_MODEL = "", ""
+    page = client_as(annotator_user).get("/").content.decode()
+    assert BANNER in page and "Expansions come from the model" not in page
+    settings.DEBUG = False  # production pages do not name the endpoint
+    settings.LLM_BASE_URL, settings.LLM_MODEL = "http://127.0.0.1:8793/v1", "smollm2-135m-local"
+    assert "Expansions come from" not in client_as(annotator_user).get("/").content.decode()

@@ -4,26 +4,11 @@ import threading
 import time
 
 import pytest
-from django.conf import settings
 
-from expansion import limiter as limiter_module
-from expansion.limiter import LimitTimeout, _LocalLimiter, _RedisLimiter, endpoint_slot
+from expansion.limiter import LimitTimeout, endpoint_slot
 from expansion.models import LLMEndpoint
 
 pytestmark = pytest.mark.django_db
-
-IMPLEMENTATIONS = ["local"] + (["redis"] if settings.REDIS_URL else [])
-
-
-@pytest.fixture(params=IMPLEMENTATIONS)
-def shared(request, monkeypatch):
-    if request.param == "redis":
-        instance = _RedisLimiter(settings.REDIS_URL)
-        instance.redis.delete(*[k for k in instance.redis.keys("journey:endpoint:*")] or ["x"])
-    else:
-        instance = _LocalLimiter()
-    monkeypatch.setattr(limiter_module, "_limiter", instance)
-    return instance
 
 
 def make_endpoint(**limits):

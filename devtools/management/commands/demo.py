@@ -2,6 +2,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -85,6 +86,13 @@ class Command(BaseCommand):
                 "No LLM_BASE_URL/LLM_MODEL set: expansions use the simulated endpoint at "
                 f"{settings.LLM_SIMULATOR_URL} and are marked as simulated."
             )
+        local_server = os.environ.get("DEMO_LLM_SERVER", "")
+        if local_server:  # make demo LLM=local: the llama.cpp server LLM_BASE_URL points at
+            commands["llm"] = shlex.split(local_server)
+            probes["llm"] = settings.LLM_BASE_URL.rstrip("/") + "/models"
+            self.stdout.write(
+                f"Expansions use the local model {settings.LLM_MODEL} at {settings.LLM_BASE_URL}."
+            )
         # Their banners and request logs go to files, so that what the terminal shows last is
         # the address and the passwords.
         logs = {name: settings.VAR_DIR / f"demo-{name}.log" for name in commands}
@@ -93,7 +101,8 @@ class Command(BaseCommand):
         processes = {}
         for name, command in commands.items():
             with logs[name].open("w") as log:
-                # Fixed argument lists built from our own interpreter path: no shell, no input.
+                # Argument lists from our own interpreter path and the operator's environment
+                # (DEMO_LLM_SERVER): no shell, no user input.
                 processes[name] = subprocess.Popen(  # noqa: S603
                     command, cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT
                 )
