@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.dispatch import Signal
 from django.utils import timezone
@@ -111,7 +111,21 @@ def _lease_expiry() -> datetime:
     return timezone.now() + timedelta(minutes=WorkspaceSettings.current().lease_minutes)
 
 
-@transaction.atomic
+def _with_relations():
+    return Annotation.objects.select_related("problem", "annotator")
+
+
+def _save_refusal(annotation: Annotation, user, base_version: int) -> Exception | None:
+    """Why ``user`` may not save over ``base_version`` of ``annotation`` as read, if so."""
+    if annotation.annotator_id != user.pk:
+        return PermissionDenied("Only the annotator who holds this annotation can change it.")
+    if not annotation.is_editable:
+        return AnnotationLocked("This annotation was submitted and can no longer be changed.")
+    if annotation.version != base_version:
+        return VersionConflict(annotation)
+    return None
+
+
 def annotation_save(
     *,
     annotation_id: int,
@@ -120,34 +134,55 @@ def annotation_save(
     steps: list,
     final_answer: str,
     elapsed_seconds: int = 0,
+    loaded: Annotation | None = None,
 ) -> Annotation:
     """Save a new version if ``base_version`` is the latest; renew the lease.
 
     Raises StepsInvalid for a malformed record, VersionConflict when another save came
     first, AnnotationLocked once submitted. A save that changes nothing adds no revision.
+    ``loaded`` is the annotation as the caller has just read it (with its problem and
+    annotator), which spares a read; the answer is that object, updated.
+
+    Autosave is the hottest write: no row lock is taken. The record read is the one of its
+    version (only a version bump changes it), so it tells whether anything changed; then one
+    UPDATE ... WHERE version = base_version checks the version, bumps it, writes the record
+    and renews the lease. If another save or a submission came in between, that UPDATE
+    matches nothing and the row is read again to say why.
     """
     steps, final_answer = clean_steps(steps), clean_final_answer(final_answer)
-    annotation = _locked_for_owner(annotation_id, user)
-    if not annotation.is_editable:
-        raise AnnotationLocked("This annotation was submitted and can no longer be changed.")
-    if annotation.version != base_version:
-        raise VersionConflict(annotation)
-    annotation.lease_expires_at = _lease_expiry()
-    annotation.time_spent_seconds += max(0, min(int(elapsed_seconds or 0), MAX_ELAPSED_PER_SAVE))
+    annotation = _with_relations().get(pk=annotation_id) if loaded is None else loaded
+    refusal = _save_refusal(annotation, user, base_version)
+    if refusal:
+        raise refusal
+    now = timezone.now()
+    spent = max(0, min(int(elapsed_seconds or 0), MAX_ELAPSED_PER_SAVE))
+    values = {
+        "lease_expires_at": _lease_expiry(),
+        "time_spent_seconds": F("time_spent_seconds") + spent,
+        "updated_at": now,
+    }
     changed = steps != annotation.steps or final_answer != annotation.final_answer
     if changed:
-        annotation.version += 1
-        annotation.steps = steps
-        annotation.final_answer = final_answer
-    annotation.save()
-    if changed:
-        AnnotationRevision.objects.create(
-            annotation=annotation,
-            version=annotation.version,
-            steps=steps,
-            final_answer=final_answer,
-            saved_by=user,
-        )
+        values.update(version=base_version + 1, steps=steps, final_answer=final_answer)
+    editable = [Annotation.Status.DRAFT, Annotation.Status.RETURNED]
+    with transaction.atomic():
+        matched = Annotation.objects.filter(
+            pk=annotation.pk, annotator=user, version=base_version, status__in=editable
+        ).update(**values)
+        if not matched:
+            current = _with_relations().get(pk=annotation.pk)
+            raise _save_refusal(current, user, base_version) or VersionConflict(current)
+        if changed:
+            AnnotationRevision.objects.create(
+                annotation=annotation,
+                version=base_version + 1,
+                steps=steps,
+                final_answer=final_answer,
+                saved_by=user,
+            )
+    values["time_spent_seconds"] = annotation.time_spent_seconds + spent
+    for field, value in values.items():
+        setattr(annotation, field, value)
     return annotation
 
 
