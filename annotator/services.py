@@ -1,9 +1,10 @@
 """Writes on annotations: leasing problems, saving versions, submitting, releasing."""
 
+import json
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.dispatch import Signal
@@ -126,6 +127,37 @@ def _save_refusal(annotation: Annotation, user, base_version: int) -> Exception 
     return None
 
 
+EDITABLE = (Annotation.Status.DRAFT, Annotation.Status.RETURNED)
+
+# The compare-and-set and the revision in one statement (so one round trip, atomic without
+# BEGIN and COMMIT): the revision is inserted only if the UPDATE matched the base version.
+_SAVE_SQL = f"""\
+WITH saved AS (
+    UPDATE {Annotation._meta.db_table}
+    SET version = %(version)s, steps = %(steps)s::jsonb, final_answer = %(final_answer)s,
+        lease_expires_at = %(lease)s, time_spent_seconds = time_spent_seconds + %(spent)s,
+        updated_at = %(now)s
+    WHERE id = %(id)s AND annotator_id = %(user)s AND version = %(base)s
+        AND status IN (%(draft)s, %(returned)s)
+    RETURNING id, version, steps, final_answer
+)
+INSERT INTO {AnnotationRevision._meta.db_table}
+    (annotation_id, version, steps, final_answer, saved_by_id, created_at)
+SELECT id, version, steps, final_answer, %(user)s, %(now)s FROM saved
+"""  # noqa: S608 (the table names come from the models; every value is a parameter)
+
+
+def _write_version_postgresql(pk: int, user, base: int, spent: int, values: dict) -> int:
+    """Rows written by ``_SAVE_SQL``: 1, or 0 when ``base`` was not the latest version."""
+    params = {"id": pk, "user": user.pk, "base": base, "spent": spent, "now": values["updated_at"]}
+    params.update(version=values["version"], final_answer=values["final_answer"])
+    params.update(draft=Annotation.Status.DRAFT.value, returned=Annotation.Status.RETURNED.value)
+    params.update(steps=json.dumps(values["steps"]), lease=values["lease_expires_at"])
+    with connection.cursor() as cursor:
+        cursor.execute(_SAVE_SQL, params)
+        return cursor.rowcount
+
+
 def annotation_save(
     *,
     annotation_id: int,
@@ -164,22 +196,27 @@ def annotation_save(
     changed = steps != annotation.steps or final_answer != annotation.final_answer
     if changed:
         values.update(version=base_version + 1, steps=steps, final_answer=final_answer)
-    editable = [Annotation.Status.DRAFT, Annotation.Status.RETURNED]
-    with transaction.atomic():
-        matched = Annotation.objects.filter(
-            pk=annotation.pk, annotator=user, version=base_version, status__in=editable
-        ).update(**values)
-        if not matched:
-            current = _with_relations().get(pk=annotation.pk)
-            raise _save_refusal(current, user, base_version) or VersionConflict(current)
-        if changed:
-            AnnotationRevision.objects.create(
-                annotation=annotation,
-                version=base_version + 1,
-                steps=steps,
-                final_answer=final_answer,
-                saved_by=user,
-            )
+    latest = Annotation.objects.filter(
+        pk=annotation.pk, annotator=user, version=base_version, status__in=EDITABLE
+    )
+    if not changed:
+        matched = latest.update(**values)
+    elif connection.vendor == "postgresql":
+        matched = _write_version_postgresql(annotation.pk, user, base_version, spent, values)
+    else:
+        with transaction.atomic():
+            matched = latest.update(**values)
+            if matched:
+                AnnotationRevision.objects.create(
+                    annotation=annotation,
+                    version=base_version + 1,
+                    steps=steps,
+                    final_answer=final_answer,
+                    saved_by=user,
+                )
+    if not matched:
+        current = _with_relations().get(pk=annotation.pk)
+        raise _save_refusal(current, user, base_version) or VersionConflict(current)
     values["time_spent_seconds"] = annotation.time_spent_seconds + spent
     for field, value in values.items():
         setattr(annotation, field, value)
