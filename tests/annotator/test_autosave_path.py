@@ -2,6 +2,7 @@
 when another save or a submission lands between the save's read and its write."""
 
 import re
+import threading
 
 import pytest
 from django.db import connection
@@ -112,3 +113,31 @@ def test_an_editor_autosave_reads_once_and_writes_once_without_locking(held):
     assert answer.status_code == 200 and 'value="3"' in answer.content.decode()
     # session, user, roles, the annotation; then one UPDATE and the revision
     assert _statements(queries) == ["SELECT", "SELECT", "SELECT", "SELECT", "UPDATE+INSERT"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_saves_of_one_version_leave_one_winner_and_every_revision():
+    ProblemFactory()
+    held = services.annotation_claim(annotator=UserFactory(role=Role.ANNOTATOR))
+    tabs = 6
+    start, outcomes = threading.Barrier(tabs), []
+
+    def save_from_tab(n):
+        try:
+            start.wait()
+            steps = [{"kind": "attempt", "text": f"Tab {n}", "notes": []}]
+            outcomes.append(_save(held, version=1, steps=steps, loaded=_as_read(held)).version)
+        except services.VersionConflict as conflict:
+            outcomes.append(("409", conflict.current.version))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=save_from_tab, args=(n,)) for n in range(tabs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes, key=str) == [("409", 2)] * (tabs - 1) + [2]
+    held.refresh_from_db()
+    revision = held.revisions.get()
+    assert (held.version, revision.version, revision.steps) == (2, 2, held.steps)
