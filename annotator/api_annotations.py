@@ -52,7 +52,9 @@ class StepsField(serializers.Field):
 class AnnotationSerializer(serializers.ModelSerializer):
     problem = ProblemBriefSerializer(read_only=True)
     annotator = serializers.CharField(source="annotator.username", read_only=True)
-    steps = StepSerializer(many=True, read_only=True)
+    # Stored steps went through clean_steps: given back as they are (a serializer per step
+    # cost a save of 200 steps about as much as everything else in it).
+    steps = StepsField(read_only=True)
 
     class Meta:
         model = Annotation
@@ -151,6 +153,7 @@ class AnnotationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
                 steps=values.get("steps", annotation.steps),
                 final_answer=values.get("final_answer", annotation.final_answer),
                 elapsed_seconds=values["elapsed_seconds"],
+                loaded=annotation,
             )
         except services.VersionConflict as exc:
             return _conflict(exc)

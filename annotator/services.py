@@ -1,10 +1,11 @@
 """Writes on annotations: leasing problems, saving versions, submitting, releasing."""
 
+import json
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery
+from django.db import connection, transaction
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.dispatch import Signal
 from django.utils import timezone
@@ -111,7 +112,52 @@ def _lease_expiry() -> datetime:
     return timezone.now() + timedelta(minutes=WorkspaceSettings.current().lease_minutes)
 
 
-@transaction.atomic
+def _with_relations():
+    return Annotation.objects.select_related("problem", "annotator")
+
+
+def _save_refusal(annotation: Annotation, user, base_version: int) -> Exception | None:
+    """Why ``user`` may not save over ``base_version`` of ``annotation`` as read, if so."""
+    if annotation.annotator_id != user.pk:
+        return PermissionDenied("Only the annotator who holds this annotation can change it.")
+    if not annotation.is_editable:
+        return AnnotationLocked("This annotation was submitted and can no longer be changed.")
+    if annotation.version != base_version:
+        return VersionConflict(annotation)
+    return None
+
+
+EDITABLE = (Annotation.Status.DRAFT, Annotation.Status.RETURNED)
+
+# The compare-and-set and the revision in one statement (so one round trip, atomic without
+# BEGIN and COMMIT): the revision is inserted only if the UPDATE matched the base version.
+_SAVE_SQL = f"""\
+WITH saved AS (
+    UPDATE {Annotation._meta.db_table}
+    SET version = %(version)s, steps = %(steps)s::jsonb, final_answer = %(final_answer)s,
+        lease_expires_at = %(lease)s, time_spent_seconds = time_spent_seconds + %(spent)s,
+        updated_at = %(now)s
+    WHERE id = %(id)s AND annotator_id = %(user)s AND version = %(base)s
+        AND status IN (%(draft)s, %(returned)s)
+    RETURNING id, version, steps, final_answer
+)
+INSERT INTO {AnnotationRevision._meta.db_table}
+    (annotation_id, version, steps, final_answer, saved_by_id, created_at)
+SELECT id, version, steps, final_answer, %(user)s, %(now)s FROM saved
+"""  # noqa: S608 (the table names come from the models; every value is a parameter)
+
+
+def _write_version_postgresql(pk: int, user, base: int, spent: int, values: dict) -> int:
+    """Rows written by ``_SAVE_SQL``: 1, or 0 when ``base`` was not the latest version."""
+    params = {"id": pk, "user": user.pk, "base": base, "spent": spent, "now": values["updated_at"]}
+    params.update(version=values["version"], final_answer=values["final_answer"])
+    params.update(draft=Annotation.Status.DRAFT.value, returned=Annotation.Status.RETURNED.value)
+    params.update(steps=json.dumps(values["steps"]), lease=values["lease_expires_at"])
+    with connection.cursor() as cursor:
+        cursor.execute(_SAVE_SQL, params)
+        return cursor.rowcount
+
+
 def annotation_save(
     *,
     annotation_id: int,
@@ -120,34 +166,60 @@ def annotation_save(
     steps: list,
     final_answer: str,
     elapsed_seconds: int = 0,
+    loaded: Annotation | None = None,
 ) -> Annotation:
     """Save a new version if ``base_version`` is the latest; renew the lease.
 
     Raises StepsInvalid for a malformed record, VersionConflict when another save came
     first, AnnotationLocked once submitted. A save that changes nothing adds no revision.
+    ``loaded`` is the annotation as the caller has just read it (with its problem and
+    annotator), which spares a read; the answer is that object, updated.
+
+    Autosave is the hottest write: no row lock is taken. The record read is the one of its
+    version (only a version bump changes it), so it tells whether anything changed; then one
+    UPDATE ... WHERE version = base_version checks the version, bumps it, writes the record
+    and renews the lease. If another save or a submission came in between, that UPDATE
+    matches nothing and the row is read again to say why.
     """
     steps, final_answer = clean_steps(steps), clean_final_answer(final_answer)
-    annotation = _locked_for_owner(annotation_id, user)
-    if not annotation.is_editable:
-        raise AnnotationLocked("This annotation was submitted and can no longer be changed.")
-    if annotation.version != base_version:
-        raise VersionConflict(annotation)
-    annotation.lease_expires_at = _lease_expiry()
-    annotation.time_spent_seconds += max(0, min(int(elapsed_seconds or 0), MAX_ELAPSED_PER_SAVE))
+    annotation = _with_relations().get(pk=annotation_id) if loaded is None else loaded
+    refusal = _save_refusal(annotation, user, base_version)
+    if refusal:
+        raise refusal
+    now = timezone.now()
+    spent = max(0, min(int(elapsed_seconds or 0), MAX_ELAPSED_PER_SAVE))
+    values = {
+        "lease_expires_at": _lease_expiry(),
+        "time_spent_seconds": F("time_spent_seconds") + spent,
+        "updated_at": now,
+    }
     changed = steps != annotation.steps or final_answer != annotation.final_answer
     if changed:
-        annotation.version += 1
-        annotation.steps = steps
-        annotation.final_answer = final_answer
-    annotation.save()
-    if changed:
-        AnnotationRevision.objects.create(
-            annotation=annotation,
-            version=annotation.version,
-            steps=steps,
-            final_answer=final_answer,
-            saved_by=user,
-        )
+        values.update(version=base_version + 1, steps=steps, final_answer=final_answer)
+    latest = Annotation.objects.filter(
+        pk=annotation.pk, annotator=user, version=base_version, status__in=EDITABLE
+    )
+    if not changed:
+        matched = latest.update(**values)
+    elif connection.vendor == "postgresql":
+        matched = _write_version_postgresql(annotation.pk, user, base_version, spent, values)
+    else:
+        with transaction.atomic():
+            matched = latest.update(**values)
+            if matched:
+                AnnotationRevision.objects.create(
+                    annotation=annotation,
+                    version=base_version + 1,
+                    steps=steps,
+                    final_answer=final_answer,
+                    saved_by=user,
+                )
+    if not matched:
+        current = _with_relations().get(pk=annotation.pk)
+        raise _save_refusal(current, user, base_version) or VersionConflict(current)
+    values["time_spent_seconds"] = annotation.time_spent_seconds + spent
+    for field, value in values.items():
+        setattr(annotation, field, value)
     return annotation
 
 

@@ -103,6 +103,7 @@ def _save_from_post(request, annotation: Annotation, steps: list[dict]) -> Annot
         steps=steps,
         final_answer=request.POST.get("final_answer", ""),
         elapsed_seconds=_whole_number(request.POST.get("elapsed")),
+        loaded=annotation,
     )
 
 
