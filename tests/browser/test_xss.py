@@ -12,7 +12,9 @@ import pytest
 
 from annotator.models import Annotation
 from curation import services
-from curation.analytics.filters import TraceFilterForm
+from curation.analytics.filters import AnalyticsFilterForm
+from curation.filters import QueueFilterForm
+from expansion.filters import TraceFilterForm
 from tests.factories import TraceFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,11 +34,10 @@ STEPS = [{"kind": "attempt", "text": TEXT, "notes": PAYLOADS}]
 
 # The parameters each list page reads from its query string (search, filters, drill-down).
 REFLECTED = {
-    "/review/": ["q", "subject", "level", "endpoint", "prompt", "annotator", "since", "until",
-                 "checks", "page"],
+    "/review/": [*QueueFilterForm.base_fields, *QueueFilterForm.ALIASES, "page"],
     "/problems/": ["q", "source", "subject", "level", "status", "page"],
-    "/traces/": ["status", "annotation", "endpoint", "prompt", "page"],
-    "/analytics/traces/": [*TraceFilterForm.base_fields, "page"],
+    "/traces/": [*TraceFilterForm.base_fields, *TraceFilterForm.ALIASES, "page"],
+    "/analytics/traces/": [*AnalyticsFilterForm.base_fields, *AnalyticsFilterForm.ALIASES, "page"],
 }  # fmt: skip
 
 # Anything the payloads could leave behind in the DOM, checked by the page itself.
@@ -141,5 +142,7 @@ def test_reflected_payloads_stay_inert_on_list_pages(guarded_page, log_in, world
         query = urlencode({name: payload for name in REFLECTED[path]})
         visit(page, f"{path}?{query}")
         boxes = page.evaluate(TEXT_BOXES, REFLECTED[path])
-        assert boxes, f"{path}: no search or filter box shows the text"
-        assert {value for _, value in boxes} == {payload}, f"{path}: {boxes}"
+        # The job list filters only by ids, states and days: it has no box for free text.
+        if path != "/traces/":
+            assert boxes, f"{path}: no search or filter box shows the text"
+        assert {value for _, value in boxes} <= {payload}, f"{path}: {boxes}"
