@@ -140,6 +140,6 @@ def test_a_refused_decision_is_said_in_the_bar_and_the_page_stays(
     page.click("#reexpand")
     message = page.locator("#decision-messages [role=alert]")
     message.wait_for()
-    assert "does not exist" in message.inner_text()
+    assert "There is no active endpoint" in message.inner_text()
     assert page.locator("#approve").is_visible() and page.locator(".history").is_visible()
     assert page.url.endswith(f"/review/{trace.pk}/")
