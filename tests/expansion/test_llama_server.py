@@ -157,8 +157,9 @@ def test_two_jobs_at_once_on_an_interrupting_server_both_finish_without_burning_
     assert [row["status"] for row in rows] == ["succeeded", "succeeded"], (rows, output)
     # Measured before: the two cut each other 10 times; one failed after 5 attempts.
     assert sum(row["attempts"] for row in rows) <= 4, rows
-    if settings.REDIS_URL and sum(row["attempts"] for row in rows) > 2:
-        assert limiter().max_in_flight(endpoint) == 1  # lowered for a while, in Redis
+    # Whether the endpoint's slots were lowered depends on how many cuts this run met (two
+    # within five minutes, while the other request was in flight): test_stream_cuts.py checks
+    # that rule on a simulated server, where the cuts are certain.
 
 
 @needs_server
