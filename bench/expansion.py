@@ -43,15 +43,10 @@ import urllib.request
 from pathlib import Path
 
 import redis
-from support import ROOT, fresh_database
+from support import ROOT, fresh_database, spawn, stop, submitted_annotation
 
 DB = "bench_expansion"
 REDIS_URL = "redis://127.0.0.1:6379/12"
-STEPS = [
-    {"kind": "attempt", "text": "Guess x equals three since three plus three", "notes": ["2x"]},
-    {"kind": "reflection", "text": "Three plus three gives six, not eight", "notes": []},
-    {"kind": "correction", "text": "Choose four: four plus four equals eight", "notes": []},
-]
 
 
 def group_stat(pgid: int) -> tuple[int, float]:
@@ -71,53 +66,17 @@ def group_stat(pgid: int) -> tuple[int, float]:
     return rss, ticks / os.sysconf("SC_CLK_TCK")
 
 
-def spawn(command: list, **kwargs) -> subprocess.Popen:
-    """A subprocess in its own session, so that stop() can end its whole process group."""
-    return subprocess.Popen(command, cwd=ROOT, env=os.environ, start_new_session=True, **kwargs)
-
-
-def stop(process: subprocess.Popen | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
 def seed(args, base_url: str) -> int:
     """One submitted annotation, an endpoint on the simulator, N queued traces; endpoint id."""
     import django
 
     sys.path.insert(0, str(ROOT))  # config, annotator, expansion
     django.setup()
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-    from django.core.management import call_command
-
-    from annotator import services as annotator
-    from annotator.models import Problem
-    from annotator.roles import Role
-    from expansion.models import LLMEndpoint
     from expansion.services import traces_request
 
-    call_command("migrate", verbosity=0)
-    user = get_user_model().objects.create_user("bench-annotator")
-    user.groups.add(Group.objects.get_or_create(name=Role.ANNOTATOR)[0])
-    Problem.objects.create(
-        source="bench", external_id="p1", statement="Find $x$ with $x+x=8$.", reference_answer="4"
+    submitted, endpoint = submitted_annotation(
+        base_url=base_url, capacity=args.capacity, timeout_seconds=120
     )
-    draft = annotator.annotation_claim(annotator=user)
-    annotator.annotation_save(
-        annotation_id=draft.pk, user=user, base_version=1, steps=STEPS, final_answer="4"
-    )
-    submitted = annotator.annotation_submit(annotation_id=draft.pk, user=user)
-    endpoint = LLMEndpoint.objects.create(
-        name="bench", base_url=base_url, model="simulated-journey", is_simulated=True,
-        max_in_flight=args.capacity, max_tokens=8192, timeout_seconds=120,
-    )  # fmt: skip
     traces_request(annotation=submitted, endpoint=endpoint, samples=args.jobs, extra=True)
     return endpoint.pk
 

@@ -36,14 +36,9 @@ from collections import Counter
 from pathlib import Path
 
 import psycopg
-from support import PG, ROOT, fresh_database
+from support import PG, ROOT, fresh_database, spawn, stop, submitted_annotation
 
 DB = "bench_faults"
-STEPS = [
-    {"kind": "attempt", "text": "Guess x equals three since three plus three", "notes": ["2x"]},
-    {"kind": "reflection", "text": "Three plus three gives six, not eight", "notes": []},
-    {"kind": "correction", "text": "Choose four: four plus four equals eight", "notes": []},
-]
 FAULTS = {kind: {"rate": 0.05} for kind in ("rate_limit", "server_error", "drop", "empty")}
 
 
@@ -71,22 +66,6 @@ def start_redis(port: int, directory: str) -> subprocess.Popen:
     sys.exit("redis-server did not start")
 
 
-def spawn(command: list, log) -> subprocess.Popen:
-    return subprocess.Popen(command, cwd=ROOT, env=os.environ, stdout=log, stderr=log,
-                            start_new_session=True)  # fmt: skip
-
-
-def stop(process: subprocess.Popen | None, sig=signal.SIGTERM) -> None:
-    if process is None or process.poll() is not None:
-        return
-    os.killpg(process.pid, sig)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
 def counting_good_answers(good: Counter) -> None:
     """Count, per sample index (one per job), the whole answers the simulator streamed
     without a fault: each one was paid for."""
@@ -103,31 +82,7 @@ def counting_good_answers(good: Counter) -> None:
 
 
 def seed(base_url: str, capacity: int):
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-    from django.core.management import call_command
-
-    from annotator import services as annotator
-    from annotator.models import Problem
-    from annotator.roles import Role
-    from expansion.models import LLMEndpoint
-
-    call_command("migrate", verbosity=0)
-    user = get_user_model().objects.create_user("bench-annotator")
-    user.groups.add(Group.objects.get_or_create(name=Role.ANNOTATOR)[0])
-    Problem.objects.create(
-        source="bench", external_id="p1", statement="Find $x$ with $x+x=8$.", reference_answer="4"
-    )
-    draft = annotator.annotation_claim(annotator=user)
-    annotator.annotation_save(
-        annotation_id=draft.pk, user=user, base_version=1, steps=STEPS, final_answer="4"
-    )
-    submitted = annotator.annotation_submit(annotation_id=draft.pk, user=user)
-    endpoint = LLMEndpoint.objects.create(
-        name="bench", base_url=base_url, model="simulated-journey", is_simulated=True,
-        max_in_flight=capacity, max_tokens=8192, timeout_seconds=60,
-    )  # fmt: skip
-    return submitted, endpoint
+    return submitted_annotation(base_url=base_url, capacity=capacity, timeout_seconds=60)
 
 
 def terminate_connections() -> int:
@@ -195,8 +150,8 @@ def main():
     try:
         submitted, endpoint = seed(sim.base_url, args.capacity)
         for name in ("w1", "w2"):
-            processes[name] = spawn([*worker, "-n", f"{name}@%h"], log)
-        processes["beat"] = spawn(beat, log)
+            processes[name] = spawn([*worker, "-n", f"{name}@%h"], stdout=log, stderr=log)
+        processes["beat"] = spawn(beat, stdout=log, stderr=log)
         print(f"simulator {sim.base_url}: capacity {args.capacity}, {args.tokens} tokens in "
               f"{args.seconds_per_answer} s, faults {sorted(FAULTS)} at 5 % each; 2 workers "
               f"(threads -c 8) + beat every {args.sweep} s; re-send after {args.resend} s, "
@@ -225,8 +180,8 @@ def main():
                         redis.wait(timeout=10)
                         redis = start_redis(port, var_dir)
                     elif fault == "kill":
-                        stop(processes["w1"], signal.SIGKILL)
-                        processes["w1"] = spawn([*worker, "-n", "w1@%h"], log)
+                        stop(processes["w1"], signal.SIGKILL, wait=30)
+                        processes["w1"] = spawn([*worker, "-n", "w1@%h"], stdout=log, stderr=log)
                     else:
                         print(f"  terminated {terminate_connections()} connections")
                     print(f"  {fault}: struck after {struck:.1f} s, {finished} finished")
@@ -244,7 +199,7 @@ def main():
                   f"queueing; messages re-sent {sends}")  # fmt: skip
     finally:
         for process in processes.values():
-            stop(process)
+            stop(process, wait=30)
         sim.stop()
         redis.kill()
         log.close()

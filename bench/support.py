@@ -1,8 +1,10 @@
 """What the benchmarks share: a fresh PostgreSQL database with Django set up and migrated,
-and timed page requests."""
+timed page requests, worker processes, and one submitted annotation to expand."""
 
 import math
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,3 +57,57 @@ def p95(times: list[float]) -> float:
     """The 95th percentile of measured times (nearest rank)."""
     ranked = sorted(times)
     return ranked[min(len(ranked) - 1, math.ceil(0.95 * len(ranked)) - 1)]
+
+
+# The record the expansion benchmarks submit: an attempt, its reflection and a correction.
+STEPS = [
+    {"kind": "attempt", "text": "Guess x equals three since three plus three", "notes": ["2x"]},
+    {"kind": "reflection", "text": "Three plus three gives six, not eight", "notes": []},
+    {"kind": "correction", "text": "Choose four: four plus four equals eight", "notes": []},
+]
+
+
+def spawn(command: list, **kwargs) -> subprocess.Popen:
+    """A subprocess in its own session, so that stop() can end its whole process group."""
+    return subprocess.Popen(command, cwd=ROOT, env=os.environ, start_new_session=True, **kwargs)
+
+
+def stop(process: subprocess.Popen | None, sig=signal.SIGTERM, wait: float = 20) -> None:
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=wait)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def submitted_annotation(*, base_url: str, capacity: int, timeout_seconds: int):
+    """Migrate, then one annotator's submitted annotation of STEPS and a simulated endpoint
+    at ``base_url``: (annotation, endpoint). Django must be set up."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+
+    from annotator import services as annotator
+    from annotator.models import Problem
+    from annotator.roles import Role
+    from expansion.models import LLMEndpoint
+
+    call_command("migrate", verbosity=0)
+    user = get_user_model().objects.create_user("bench-annotator")
+    user.groups.add(Group.objects.get_or_create(name=Role.ANNOTATOR)[0])
+    Problem.objects.create(
+        source="bench", external_id="p1", statement="Find $x$ with $x+x=8$.", reference_answer="4"
+    )
+    draft = annotator.annotation_claim(annotator=user)
+    annotator.annotation_save(
+        annotation_id=draft.pk, user=user, base_version=1, steps=STEPS, final_answer="4"
+    )
+    submitted = annotator.annotation_submit(annotation_id=draft.pk, user=user)
+    endpoint = LLMEndpoint.objects.create(
+        name="bench", base_url=base_url, model="simulated-journey", is_simulated=True,
+        max_in_flight=capacity, max_tokens=8192, timeout_seconds=timeout_seconds,
+    )  # fmt: skip
+    return submitted, endpoint
