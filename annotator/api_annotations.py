@@ -60,8 +60,8 @@ class AnnotationSerializer(serializers.ModelSerializer):
         model = Annotation
         fields = [
             "id", "problem", "annotator", "status", "version", "steps", "final_answer",
-            "time_spent_seconds", "lease_expires_at", "answer_check", "mismatch_confirmed",
-            "return_comment", "created_at", "updated_at", "submitted_at",
+            "time_spent_seconds", "lease_expires_at", "answer_check", "answer_timed_out",
+            "mismatch_confirmed", "return_comment", "created_at", "updated_at", "submitted_at",
         ]  # fmt: skip
         read_only_fields = fields
 

@@ -116,6 +116,8 @@ class Annotation(models.Model):
     answer_check = models.CharField(
         max_length=16, choices=AnswerCheck.choices, default=AnswerCheck.NONE, blank=True
     )
+    # "unchecked" for lack of time at submit: compared again later (annotation_recheck_answers)
+    answer_timed_out = models.BooleanField(default=False)
     mismatch_confirmed = models.BooleanField(default=False)
     return_comment = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

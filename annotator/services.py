@@ -10,7 +10,7 @@ from django.db.models.functions import Coalesce
 from django.dispatch import Signal
 from django.utils import timezone
 
-from .answer_check import answers_match
+from .answer_check import answers_compare
 from .claims import claim_first
 from .models import TURN_KINDS, Annotation, AnnotationRevision, Problem, WorkspaceSettings
 from .steps import clean_final_answer, clean_steps
@@ -251,6 +251,32 @@ def submission_errors(annotation: Annotation, *, min_steps: int) -> list[str]:
     return errors
 
 
+ANSWER_CHECKS = {
+    True: Annotation.AnswerCheck.MATCH,
+    False: Annotation.AnswerCheck.MISMATCH,
+    None: Annotation.AnswerCheck.UNCHECKED,
+}
+RECHECK_BATCH = 20  # annotations per run: each comparison may take its whole time bound
+
+
+def annotations_recheck_answers(*, limit: int = RECHECK_BATCH) -> int:
+    """Compare again the final answers of up to ``limit`` submitted annotations whose check
+    ran out of time at submit; how many now have a result. A mismatch found now stays
+    unconfirmed by the annotator, which is what reviewers see."""
+    resolved = 0
+    waiting = Annotation.objects.filter(answer_timed_out=True).exclude(
+        status=Annotation.Status.DRAFT
+    )
+    for annotation in waiting.select_related("problem").order_by("pk")[:limit]:
+        comparison = answers_compare(annotation.problem.reference_answer, annotation.final_answer)
+        # Only the fields written here, and only if the answer compared is still the one saved.
+        Annotation.objects.filter(pk=annotation.pk, version=annotation.version).update(
+            answer_check=ANSWER_CHECKS[comparison.match], answer_timed_out=comparison.timed_out
+        )
+        resolved += not comparison.timed_out
+    return resolved
+
+
 @transaction.atomic
 def annotation_submit(*, annotation_id: int, user, confirm_mismatch: bool = False) -> Annotation:
     """Submit the latest saved version, or raise SubmissionInvalid / AnswerMismatch."""
@@ -260,12 +286,10 @@ def annotation_submit(*, annotation_id: int, user, confirm_mismatch: bool = Fals
     errors = submission_errors(annotation, min_steps=WorkspaceSettings.current().min_steps)
     if errors:
         raise SubmissionInvalid(errors)
-    match = answers_match(annotation.problem.reference_answer, annotation.final_answer)
-    annotation.answer_check = {
-        True: Annotation.AnswerCheck.MATCH,
-        False: Annotation.AnswerCheck.MISMATCH,
-        None: Annotation.AnswerCheck.UNCHECKED,
-    }[match]
+    comparison = answers_compare(annotation.problem.reference_answer, annotation.final_answer)
+    match = comparison.match
+    annotation.answer_check = ANSWER_CHECKS[match]
+    annotation.answer_timed_out = comparison.timed_out
     if match is False and not confirm_mismatch:
         raise AnswerMismatch(
             "Your final answer does not match the reference answer. Check your work; if you "

@@ -5,6 +5,7 @@ from celery.signals import worker_init
 from django.conf import settings
 
 from annotator.answer_check import answers_match
+from annotator.services import annotations_recheck_answers
 
 from . import llm, rechecks, services
 from .jobs.retrying import DATABASE_DOWN
@@ -52,5 +53,6 @@ def queue_missing_expansions() -> int:
 
 @shared_task(ignore_result=True)
 def recheck_answers() -> int:
-    """Compare again the answers a time bound left unchecked (a few per run)."""
-    return rechecks.traces_recheck_answers()
+    """Compare again the answers a time bound left unchecked (a few per run): traces' and
+    annotations' own final answers; how many now have a result."""
+    return rechecks.traces_recheck_answers() + annotations_recheck_answers()
