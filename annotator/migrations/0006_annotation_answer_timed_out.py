@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotator', '0005_hash_existing_tokens'),
+        ("annotator", "0005_hash_existing_tokens"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='annotation',
-            name='answer_timed_out',
+            model_name="annotation",
+            name="answer_timed_out",
             field=models.BooleanField(default=False),
         ),
     ]

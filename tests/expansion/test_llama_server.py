@@ -117,6 +117,9 @@ def test_a_job_retries_until_a_server_still_loading_listens(
 ):
     settings.EXPANSION_MAX_ATTEMPTS = 60
     monkeypatch.setattr(engine, "backoff", lambda attempt, retry_after: 1.0)
+    # As under `make demo LLM=local`, the environment names another port (the web's): the
+    # server must listen on its own --port all the same.
+    monkeypatch.setenv("PORT", str(llama.free_port()))
     late = llama.LlamaServer()
     endpoint = make_endpoint(late.base_url)
     (trace,) = services.traces_request(annotation=submitted, endpoint=endpoint)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from devtools.management.commands.demo import llama_server_environment
+
 N_CTX = 2048
 MODEL_ALIAS = "smollm2-135m"
 NOT_CONFIGURED = (
@@ -60,7 +62,8 @@ class LlamaServer:
             # Our own argument list from the test's environment: no shell, no user input.
             self.process = subprocess.Popen(  # noqa: S603
                 command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},  # its log is read while it runs
+                # Its log is read while it runs; HOST and PORT would override --host/--port.
+                env={**llama_server_environment(os.environ), "PYTHONUNBUFFERED": "1"},
             )  # fmt: skip
         return self
 

@@ -24,6 +24,12 @@ SAMPLE = settings.BASE_DIR / "data" / "math500.jsonl"
 READY_TIMEOUT = 120  # seconds before saying what is still starting (then keep waiting)
 
 
+def llama_server_environment(environ) -> dict[str, str]:
+    """``environ`` for llama.cpp's server, which takes HOST and PORT from its environment
+    over its own --host and --port: the demo's PORT (the web's) would put it on that port."""
+    return {key: value for key, value in environ.items() if key not in {"HOST", "PORT"}}
+
+
 class Command(BaseCommand):
     help = (
         "Set up and run the platform locally: migrate, create one demo user per role, import "
@@ -104,8 +110,9 @@ class Command(BaseCommand):
                 # Argument lists from our own interpreter path and the operator's environment
                 # (DEMO_LLM_SERVER): no shell, no user input.
                 processes[name] = subprocess.Popen(  # noqa: S603
-                    command, cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT
-                )
+                    command, cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT,
+                    env=llama_server_environment(os.environ) if name == "llm" else None,
+                )  # fmt: skip
         signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop cleanly when killed
         try:
             worker = self._wait_until_ready(processes, probes, logs)
