@@ -379,3 +379,8 @@ class Trace(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED, self.Status.CANCELLED)
+
+    @property
+    def in_batch(self) -> bool:
+        """Running inside a provider's batch (owned by it) rather than on a worker."""
+        return self.status == self.Status.RUNNING and self.run_id.startswith("batch-")

@@ -6,54 +6,110 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('expansion', '0012_trace_usage_source'),
+        ("expansion", "0012_trace_usage_source"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='llmendpoint',
-            name='batch_discount_percent',
-            field=models.PositiveSmallIntegerField(default=50, help_text="How much less a batched request costs than a streamed one, in percent of the prices above (OpenAI's batch API: 50).", validators=[django.core.validators.MaxValueValidator(100)]),
+            model_name="llmendpoint",
+            name="batch_discount_percent",
+            field=models.PositiveSmallIntegerField(
+                default=50,
+                help_text="How much less a batched request costs than a streamed one, in percent of the prices above (OpenAI's batch API: 50).",
+                validators=[django.core.validators.MaxValueValidator(100)],
+            ),
         ),
         migrations.AddField(
-            model_name='llmendpoint',
-            name='use_batches',
-            field=models.BooleanField(default=False, help_text="Send this endpoint's jobs as batches (POST /v1/files and /v1/batches, answered within 24 hours at the batch price) instead of one streamed request each."),
+            model_name="llmendpoint",
+            name="use_batches",
+            field=models.BooleanField(
+                default=False,
+                help_text="Send this endpoint's jobs as batches (POST /v1/files and /v1/batches, answered within 24 hours at the batch price) instead of one streamed request each.",
+            ),
         ),
         migrations.CreateModel(
-            name='LLMBatch',
+            name="LLMBatch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(help_text="The jobs' model, e.g. expansion.trace.", max_length=100)),
-                ('status', models.CharField(choices=[('preparing', 'Preparing'), ('validating', 'Validating'), ('in_progress', 'In Progress'), ('finalizing', 'Finalizing'), ('completed', 'Completed'), ('expired', 'Expired'), ('cancelling', 'Cancelling'), ('cancelled', 'Cancelled'), ('failed', 'Failed')], default='preparing', max_length=16)),
-                ('provider_id', models.CharField(blank=True, help_text="The provider's id.", max_length=200)),
-                ('input_file_id', models.CharField(blank=True, max_length=200)),
-                ('output_file_id', models.CharField(blank=True, max_length=200)),
-                ('error_file_id', models.CharField(blank=True, max_length=200)),
-                ('jobs', models.PositiveIntegerField(default=0)),
-                ('request_counts', models.JSONField(blank=True, default=dict)),
-                ('error_message', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('submitted_at', models.DateTimeField(blank=True, null=True)),
-                ('polled_at', models.DateTimeField(blank=True, null=True)),
-                ('ingested_at', models.DateTimeField(blank=True, help_text='When every job of the batch had its result.', null=True)),
-                ('endpoint', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='batches', to='expansion.llmendpoint')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        help_text="The jobs' model, e.g. expansion.trace.", max_length=100
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("preparing", "Preparing"),
+                            ("validating", "Validating"),
+                            ("in_progress", "In Progress"),
+                            ("finalizing", "Finalizing"),
+                            ("completed", "Completed"),
+                            ("expired", "Expired"),
+                            ("cancelling", "Cancelling"),
+                            ("cancelled", "Cancelled"),
+                            ("failed", "Failed"),
+                        ],
+                        default="preparing",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "provider_id",
+                    models.CharField(blank=True, help_text="The provider's id.", max_length=200),
+                ),
+                ("input_file_id", models.CharField(blank=True, max_length=200)),
+                ("output_file_id", models.CharField(blank=True, max_length=200)),
+                ("error_file_id", models.CharField(blank=True, max_length=200)),
+                ("jobs", models.PositiveIntegerField(default=0)),
+                ("request_counts", models.JSONField(blank=True, default=dict)),
+                ("error_message", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("submitted_at", models.DateTimeField(blank=True, null=True)),
+                ("polled_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "ingested_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="When every job of the batch had its result.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "endpoint",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="batches",
+                        to="expansion.llmendpoint",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'LLM batch',
-                'verbose_name_plural': 'LLM batches',
-                'ordering': ['-created_at', '-pk'],
+                "verbose_name": "LLM batch",
+                "verbose_name_plural": "LLM batches",
+                "ordering": ["-created_at", "-pk"],
             },
         ),
         migrations.AddField(
-            model_name='trace',
-            name='batch',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='expansion.llmbatch'),
+            model_name="trace",
+            name="batch",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="expansion.llmbatch",
+            ),
         ),
         migrations.AddIndex(
-            model_name='llmbatch',
-            index=models.Index(fields=['ingested_at', 'status'], name='batch_open_idx'),
+            model_name="llmbatch",
+            index=models.Index(fields=["ingested_at", "status"], name="batch_open_idx"),
         ),
     ]
