@@ -113,6 +113,20 @@ class LLMBatchAdmin(admin.ModelAdmin):
                     "ingested_at"]  # fmt: skip
     list_filter = ["status", "endpoint"]
     list_select_related = ["endpoint"]
+    actions = ["cancel_at_provider"]
+
+    @admin.action(description="Cancel at the provider (answers so far are kept, the rest resent)")
+    def cancel_at_provider(self, request, queryset):
+        from .batches.flow import batch_cancel
+        from .llm import LLMError
+
+        for batch in queryset.exclude(status__in=LLMBatch.ENDED):
+            try:
+                batch_cancel(batch_id=batch.pk)
+            except LLMError as error:
+                self.message_user(request, f"{batch}: {error}", messages.ERROR)
+            else:
+                self.message_user(request, f"{batch}: cancelling", messages.INFO)
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in LLMBatch._meta.fields]

@@ -47,7 +47,12 @@ def batches_submit_queued() -> list[LLMBatch]:
         queued = kind.model.objects.filter(status=kind.model.Status.QUEUED,
                                            endpoint__use_batches=True)  # fmt: skip
         for endpoint_id in queued.values_list("endpoint", flat=True).distinct().order_by():
-            batch = batch_submit(kind, LLMEndpoint.objects.get(pk=endpoint_id))
+            try:
+                batch = batch_submit(kind, LLMEndpoint.objects.get(pk=endpoint_id))
+            except Exception:  # e.g. the database went away; the next round tries again
+                logger.exception("Could not send the queued %s jobs of endpoint %s",
+                                 kind.label, endpoint_id)  # fmt: skip
+                continue
             if batch is not None:
                 sent.append(batch)
     return sent

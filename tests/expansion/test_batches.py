@@ -279,3 +279,58 @@ def test_the_trace_api_says_which_batch_a_job_is_in(
     assert detail["status"] == "running" and detail["batch"] == batch.pk
     assert detail["batch_state"]["provider_id"] == batch.provider_id
     assert detail["batch_state"]["status"] == "validating"
+
+
+def test_a_batch_whose_worker_stopped_before_the_provider_had_it(
+    submitted, batch_endpoint, simulator, monkeypatch
+):
+    from expansion.batches import client
+
+    traces = queue(submitted, batch_endpoint, samples=2)
+
+    def stops(*args, **kwargs):
+        raise Killed()
+
+    monkeypatch.setattr(client, "create", stops)  # uploaded, then the worker is gone
+    with pytest.raises(Killed):
+        flow.batches_submit_queued()
+    monkeypatch.undo()
+    (lost,) = LLMBatch.objects.all()
+    assert lost.status == "preparing" and lost.input_file_id
+    flow.batches_tick()  # too soon to tell: its worker may still be uploading
+    assert Trace.objects.filter(run_id=lost.run_id).count() == 2
+    LLMBatch.objects.update(created_at=lost.created_at - flow.PREPARING_STALE)
+    tick_until_finished(traces)
+    lost.refresh_from_db()
+    assert lost.status == "failed" and "stopped before the provider had it" in lost.error_message
+    assert Trace.objects.filter(status="succeeded").exclude(batch=lost).count() == 2
+    assert simulator.stats()["batches"] == 1  # the provider never had the lost one
+
+
+def test_a_batch_created_but_not_recorded_is_adopted(submitted, batch_endpoint, simulator):
+    traces = queue(submitted, batch_endpoint, samples=2)
+    (batch,) = flow.batches_submit_queued()
+    LLMBatch.objects.filter(pk=batch.pk).update(
+        status="preparing", provider_id="", created_at=batch.created_at - flow.PREPARING_STALE
+    )  # as if the worker stopped just after batches.create
+    tick_until_finished(traces)
+    batch.refresh_from_db()
+    assert batch.status == "completed" and batch.provider_id
+    assert Trace.objects.filter(batch=batch, status="succeeded").count() == 2
+    assert simulator.stats()["batches"] == 1
+
+
+def test_an_admin_cancels_a_batch_at_the_provider(
+    submitted, batch_endpoint, simulator, client_as, admin_user
+):
+    simulator.configure(batch_seconds=5.0)
+    queue(submitted, batch_endpoint, samples=1)
+    (batch,) = flow.batches_submit_queued()
+    response = client_as(admin_user).post(
+        "/admin/expansion/llmbatch/",
+        {"action": "cancel_at_provider", "_selected_action": [batch.pk]},
+        follow=True,
+    )
+    assert "cancelling" in response.content.decode()
+    batch.refresh_from_db()
+    assert batch.status == "cancelling"
