@@ -23,6 +23,7 @@ METADATA_KEY = "journey_batch"  # the provider's batch names ours, to be found a
 # A batch still preparing after this long lost its worker between upload and create.
 PREPARING_STALE = timedelta(minutes=10)
 # What a batch that ended without answering a request says of it.
+INGEST_CHUNK = 200  # jobs read at once while ingesting
 NOT_ANSWERED = {"expired": "expired", "cancelled": "was cancelled", "failed": "failed"}
 
 
@@ -163,7 +164,7 @@ def _recover(kind: BatchKind, batch: LLMBatch) -> None:
 
 
 def batch_ingest(batch: LLMBatch) -> int:
-    """Write each result of an ended batch into its job, once; how many were written.
+    """Write each result of an ended batch into its job, once; how many jobs were waiting.
 
     Only jobs the batch still owns are read, and each write is a compare-and-set on that
     ownership: a job written by an earlier, interrupted ingestion (or cancelled) is
@@ -177,11 +178,14 @@ def batch_ingest(batch: LLMBatch) -> int:
     started = batch.submitted_at or batch.created_at
     latency_ms = int((timezone.now() - started).total_seconds() * 1000)
     written = 0
-    jobs = _owned(kind, batch).select_related(*kind.related).order_by("pk")
-    for row in jobs.iterator(chunk_size=200):
-        job = RunningJob(kind.model, row.pk, batch.run_id)
-        _ingest_one(kind, batch, row, job, results.get(row.idempotency_key), latency_ms)
-        written += 1
+    pks = list(_owned(kind, batch).order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(pks), INGEST_CHUNK):  # no cursor open while the rows change
+        chunk = pks[start : start + INGEST_CHUNK]
+        rows = _owned(kind, batch).filter(pk__in=chunk).select_related(*kind.related)
+        for row in rows.order_by("pk"):
+            job = RunningJob(kind.model, row.pk, batch.run_id)
+            _ingest_one(kind, batch, row, job, results.get(row.idempotency_key), latency_ms)
+            written += 1
     batch.ingested_at = timezone.now()
     batch.save(update_fields=["ingested_at"])
     logger.info("Ingested batch %s: %d jobs", batch.provider_id, written)
