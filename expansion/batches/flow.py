@@ -260,7 +260,9 @@ def _again_or_fail(job: RunningJob, attempts: int, failed: Fail, *, retryable: b
 
 
 def _owned(kind: BatchKind, batch: LLMBatch):
-    return kind.model.objects.filter(run_id=batch.run_id, status=kind.model.Status.RUNNING)
+    """The jobs the batch still owns (found through the index on their batch)."""
+    return kind.model.objects.filter(batch=batch, run_id=batch.run_id,
+                                     status=kind.model.Status.RUNNING)  # fmt: skip
 
 
 def batch_cancel(*, batch_id: int) -> LLMBatch:
