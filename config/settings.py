@@ -164,6 +164,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "expansion.tasks.queue_missing_expansions",
         "schedule": float(envint("EXPANSION_SWEEP_SECONDS", 60)),
     },
+    "poll-llm-batches": {
+        "task": "expansion.tasks.poll_batches",
+        "schedule": float(envint("LLM_BATCH_POLL_SECONDS", 60)),
+    },
     "recheck-timed-out-answers": {
         "task": "expansion.tasks.recheck_answers",
         "schedule": 300.0,
@@ -200,6 +204,14 @@ EXPANSION_REQUEUE_QUEUED_AFTER_SECONDS = envint("EXPANSION_REQUEUE_QUEUED_AFTER_
 # How long a job's database calls are tried again through a database blip before the task
 # retries itself (this many seconds later); the save of a received answer, ten times as long.
 EXPANSION_DB_RETRY_SECONDS = envint("EXPANSION_DB_RETRY_SECONDS", 15)
+# Endpoints marked "use batches": their queued jobs are sent as one batch, and the live
+# batches polled, every LLM_BATCH_POLL_SECONDS (the beat task poll-llm-batches); at most
+# LLM_BATCH_MAX_REQUESTS jobs per batch (OpenAI takes 50,000); a job that a batch did not
+# answer (expired, cancelled, a failed line) goes into the next batch, at most
+# LLM_BATCH_MAX_ATTEMPTS batches in all, then fails with the reason.
+LLM_BATCH_POLL_SECONDS = envint("LLM_BATCH_POLL_SECONDS", 60)
+LLM_BATCH_MAX_REQUESTS = envint("LLM_BATCH_MAX_REQUESTS", 10000)
+LLM_BATCH_MAX_ATTEMPTS = envint("LLM_BATCH_MAX_ATTEMPTS", 3)
 REVIEW_APPROVALS_REQUIRED = envint("REVIEW_APPROVALS_REQUIRED", 1)
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -16,13 +16,20 @@ import threading
 from collections import Counter
 from typing import Any
 
+from .simulator_batches import BATCH_FAULT_KINDS, BatchStore
 from .simulator_http import Server
 
 DEFAULT_MODEL = "simulated-journey"
 # "next N" faults are served in this order when several are armed at once.
 FAULT_KINDS = ("auth", "rate_limit", "server_error", "hang", "drop", "truncate", "empty")
 COUNTERS = ("requests", "peak_in_flight", "answered_429", "rejected_capacity", "completed")
-COUNTERS += ("client_disconnects", "prompt_tokens", "completion_tokens")
+COUNTERS += (
+    "client_disconnects",
+    "prompt_tokens",
+    "completion_tokens",
+    "batches",
+    "batch_requests",
+)
 
 
 @dataclasses.dataclass
@@ -41,6 +48,9 @@ class SimConfig:
     # The tokenize route served ("/extras/tokenize" as llama-cpp-python's server, "/tokenize"
     # as llama.cpp's), counting words as this simulator's tokens; "" serves none.
     tokenize_route: str = ""
+    # A batch validates for a fifth of this, runs for all of it, finalizes for a fifth
+    # (see simulator_batches, which serves /v1/files and /v1/batches).
+    batch_seconds: float = 1.0
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -57,8 +67,9 @@ def _coerce(name: str, value: Any) -> Any:
 def _parse_fault(kind: str, spec: Any) -> dict[str, float] | None:
     if spec is None:
         return None
-    if kind not in FAULT_KINDS or not isinstance(spec, dict) or set(spec) - {"next", "rate"}:
-        raise ValueError(f"fault {kind!r}: use one of {FAULT_KINDS} with {{next: N, rate: p}}")
+    kinds = FAULT_KINDS + BATCH_FAULT_KINDS
+    if kind not in kinds or not isinstance(spec, dict) or set(spec) - {"next", "rate"}:
+        raise ValueError(f"fault {kind!r}: use one of {kinds} with {{next: N, rate: p}}")
     nxt, rate = int(spec.get("next", 0)), float(spec.get("rate", 0.0))
     if nxt < 0 or not 0.0 <= rate <= 1.0:
         raise ValueError(f"fault {kind!r}: need next >= 0 and 0 <= rate <= 1")
@@ -79,6 +90,7 @@ class SimulatedLLM:
         self._thread: threading.Thread | None = None
         self._in_flight = 0
         self._initial = config
+        self.batches = BatchStore(self)
         self.reset()
 
     def start(self) -> SimulatedLLM:
@@ -153,6 +165,7 @@ class SimulatedLLM:
             self._counts: Counter[str] = Counter(peak_in_flight=self._in_flight)
             self._by_status: Counter[str] = Counter()
             self._injected: Counter[str] = Counter()
+        self.batches.reset()
         self.configure(**self._initial)
 
     def stats(self) -> dict[str, Any]:
@@ -169,6 +182,25 @@ class SimulatedLLM:
         with self._lock:
             self._counts["requests"] += 1
             return dataclasses.replace(self._config)
+
+    def _begin_batch(self) -> SimConfig:
+        """The settings a batch's answers are made with (not counted as requests)."""
+        with self._lock:
+            return dataclasses.replace(self._config)
+
+    def _pick_batch_fault(self) -> str | None:
+        """The fault of a batch being created: an armed "next N" first, then a rate draw."""
+        with self._lock:
+            kind = next((k for k in BATCH_FAULT_KINDS if self._faults.get(k, {}).get("next")),
+                        None)  # fmt: skip
+            if kind is not None:
+                self._faults[kind]["next"] -= 1
+            else:
+                rates = [(k, self._faults.get(k, {}).get("rate", 0.0)) for k in BATCH_FAULT_KINDS]
+                kind = next((k for k, p in rates if p and self._fault_rng.random() < p), None)
+            if kind is not None:
+                self._injected[kind] += 1
+            return kind
 
     def _admit(self) -> bool:
         with self._lock:

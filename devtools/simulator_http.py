@@ -21,10 +21,55 @@ if TYPE_CHECKING:
     from .simulator import SimConfig, SimulatedLLM
 
 CHAT_PATHS = ("/v1/chat/completions", "/chat/completions")
+BATCH_PREFIXES = ("/v1/files", "/v1/batches")
 
 
 def _is_dict(value: Any) -> bool:
     return isinstance(value, dict)
+
+
+def answer_parts(
+    body: dict[str, Any], cfg: SimConfig, fault: str | None, sample: Any
+) -> tuple[dict[str, Any], str | None, str, str, dict[str, int]]:
+    """What the simulated model answers to a chat request: (base fields, reasoning, content,
+    finish reason, usage); the same for a streamed, an unstreamed and a batched request."""
+    messages = body["messages"]
+    content, thought = build_trace(messages, [sample, body.get("seed")], cfg.target_tokens)
+    reasoning, finish = (thought if cfg.reasoning else None), "stop"
+    if fault == "empty":  # no answer; a reasoning model may still have sent its thinking
+        content = ""
+    elif fault == "truncate":
+        pieces = word_pieces(content)
+        content, finish = "".join(pieces[: len(pieces) // 2]), "length"
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    if isinstance(limit, int) and word_count(reasoning) + word_count(content) > limit:
+        # As with real reasoning models, the thinking spends the budget first.
+        reasoning = "".join(word_pieces(reasoning)[:limit]) if reasoning else reasoning
+        content = "".join(word_pieces(content)[: max(0, limit - word_count(reasoning))])
+        finish = "length"
+    prompt = sum(word_count(message_text(m)) for m in messages)
+    completion = word_count(reasoning) + word_count(content)
+    base = {
+        "id": f"chatcmpl-sim-{uuid.uuid4().hex[:24]}",
+        "created": int(time.time()),
+        "model": body.get("model") or cfg.model,
+        "system_fingerprint": "simulated",
+    }
+    usage = {"prompt_tokens": prompt, "completion_tokens": completion}
+    return base, reasoning, content, finish, usage
+
+
+def chat_completion(base, reasoning, content, finish, usage, cfg: SimConfig) -> dict[str, Any]:
+    """An unstreamed chat.completion object."""
+    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+    if reasoning is not None:
+        message["reasoning_content"] = reasoning
+    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+    result = {**base, "object": "chat.completion", "choices": [choice]}
+    if not cfg.no_usage:
+        total = usage["prompt_tokens"] + usage["completion_tokens"]
+        result["usage"] = {**usage, "total_tokens": total}
+    return result
 
 
 class Server(ThreadingHTTPServer):
@@ -94,13 +139,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, {"object": "list", "data": [{**model, "created": 0}]})
         elif path in ("/_sim/stats", "/_sim/config"):
             self._json(200, sim.stats() if path.endswith("stats") else sim.config())
+        elif path.startswith(BATCH_PREFIXES):
+            self._batch_route("GET", path, b"")
         else:
             self._json(404, {"error": {"message": f"no route {path}", "type": "not_found"}})
 
     def do_POST(self) -> None:
         sim, path = self.server.sim, self.path.split("?", 1)[0].rstrip("/")
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if path.startswith(BATCH_PREFIXES):
+            return self._batch_route("POST", path, raw)
         try:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            body = json.loads(raw)
         except ValueError:
             body = None
         if path in CHAT_PATHS:
@@ -118,6 +168,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, sim.stats())
         else:
             self._json(404, {"error": {"message": f"no route {path}", "type": "not_found"}})
+
+    def _batch_route(self, method: str, path: str, raw: bytes) -> None:
+        sim = self.server.sim
+        cfg = sim._begin_batch()  # not a chat request: the "requests" counter stays
+        if cfg.api_key and self.headers.get("Authorization") != f"Bearer {cfg.api_key}":
+            msg = "Incorrect API key provided."
+            return self._error(401, msg, "invalid_request_error", "invalid_api_key")
+        status, body = sim.batches.route(method, path, raw, self.headers.get("Content-Type", ""))
+        if isinstance(body, bytes):  # a file's content
+            headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(body))}
+            self._headers(status, headers)
+            self.wfile.write(body)
+        else:
+            self._json(status, body)
 
     def _chat(self, body: dict[str, Any]) -> None:
         sim, cfg = self.server.sim, self.server.sim._begin()
@@ -177,32 +241,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _complete(
         self, body: dict[str, Any], cfg: SimConfig, fault: str | None, admitted: float
     ) -> None:
-        sim, messages = self.server.sim, body["messages"]
+        sim = self.server.sim
         sample = body.get("sample_index", (body.get("metadata") or {}).get("sample_index"))
         if sample is None and self.headers.get("X-Journey-Sample", "").isdigit():
             sample = int(self.headers["X-Journey-Sample"])  # what the expansion client sends
-        content, thought = build_trace(messages, [sample, body.get("seed")], cfg.target_tokens)
-        reasoning, finish = (thought if cfg.reasoning else None), "stop"
-        if fault == "empty":  # no answer; a reasoning model may still have sent its thinking
-            content = ""
-        elif fault == "truncate":
-            pieces = word_pieces(content)
-            content, finish = "".join(pieces[: len(pieces) // 2]), "length"
-        limit = body.get("max_completion_tokens") or body.get("max_tokens")
-        if isinstance(limit, int) and word_count(reasoning) + word_count(content) > limit:
-            # As with real reasoning models, the thinking spends the budget first.
-            reasoning = "".join(word_pieces(reasoning)[:limit]) if reasoning else reasoning
-            content = "".join(word_pieces(content)[: max(0, limit - word_count(reasoning))])
-            finish = "length"
-        prompt = sum(word_count(message_text(m)) for m in messages)
-        completion = word_count(reasoning) + word_count(content)
-        usage = {"prompt_tokens": prompt, "completion_tokens": completion}
-        base = {
-            "id": f"chatcmpl-sim-{uuid.uuid4().hex[:24]}",
-            "created": int(time.time()),
-            "model": body.get("model") or cfg.model,
-            "system_fingerprint": "simulated",
-        }
+        base, reasoning, content, finish, usage = answer_parts(body, cfg, fault, sample)
+        completion = usage["completion_tokens"]
         if body.get("stream"):
             parts = [("reasoning_content", reasoning or ""), ("content", content)]
             wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -212,15 +256,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._abort()
         if fault == "drop":
             return self._abort()
-        message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
-        if reasoning is not None:
-            message["reasoning_content"] = reasoning
-        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
-        result = {**base, "object": "chat.completion", "choices": [choice]}
+        result = chat_completion(base, reasoning, content, finish, usage, cfg)
         sim._count(200)
         self._free_slot()
-        if not cfg.no_usage:
-            result["usage"] = {**usage, "total_tokens": prompt + completion}
         self._json(200, result)
         sim._count(completed=1, **usage)
 

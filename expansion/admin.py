@@ -2,15 +2,15 @@ from django import forms
 from django.contrib import admin, messages
 
 from .endpoints import endpoint_save
-from .models import LLMEndpoint, PromptVersion, Trace
+from .models import LLMBatch, LLMEndpoint, PromptVersion, Trace
 from .prompts import prompt_version_create, prompt_version_edit
 
 
 @admin.register(LLMEndpoint)
 class LLMEndpointAdmin(admin.ModelAdmin):
-    list_display = ["name", "model", "base_url", "max_in_flight", "is_simulated", "is_active",
-                    "is_default"]  # fmt: skip
-    list_filter = ["is_active", "is_simulated", "is_default"]
+    list_display = ["name", "model", "base_url", "max_in_flight", "use_batches", "is_simulated",
+                    "is_active", "is_default"]  # fmt: skip
+    list_filter = ["is_active", "is_simulated", "is_default", "use_batches"]
 
     def save_model(self, request, obj, form, change):
         endpoint_save(endpoint=obj)
@@ -100,6 +100,36 @@ class TraceAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in Trace._meta.fields if not field.generated]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(LLMBatch)
+class LLMBatchAdmin(admin.ModelAdmin):
+    """Batches are made and read by the poller; the admin shows where each one is."""
+
+    list_display = ["id", "provider_id", "endpoint", "kind", "status", "jobs", "created_at",
+                    "ingested_at"]  # fmt: skip
+    list_filter = ["status", "endpoint"]
+    list_select_related = ["endpoint"]
+    actions = ["cancel_at_provider"]
+
+    @admin.action(description="Cancel at the provider (answers so far are kept, the rest resent)")
+    def cancel_at_provider(self, request, queryset):
+        from .batches.flow import batch_cancel
+        from .llm import LLMError
+
+        for batch in queryset.exclude(status__in=LLMBatch.ENDED):
+            try:
+                batch_cancel(batch_id=batch.pk)
+            except LLMError as error:
+                self.message_user(request, f"{batch}: {error}", messages.ERROR)
+            else:
+                self.message_user(request, f"{batch}: cancelling", messages.INFO)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in LLMBatch._meta.fields]
 
     def has_add_permission(self, request):
         return False

@@ -17,7 +17,7 @@ from annotator.models import Annotation
 from annotator.roles import HasRole, Role
 
 from .filters import TraceFilterForm
-from .models import LLMEndpoint, PromptVersion, Trace
+from .models import LLMBatch, LLMEndpoint, PromptVersion, Trace
 from .selectors import traces_matching
 from .services import trace_cancel, traces_request
 
@@ -26,6 +26,7 @@ LIST_FIELDS = [
     "is_simulated", "status", "attempts", "error_kind", "error_message", "progress_tokens",
     "finish_reason", "model_reported", "prompt_tokens", "completion_tokens", "usage_estimated",
     "usage_source", "cost", "latency_ms", "checks", "created_at", "started_at", "finished_at",
+    "batch",
 ]  # fmt: skip
 
 
@@ -36,7 +37,19 @@ class TraceListSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class BatchStateSerializer(serializers.ModelSerializer):
+    """The batch a job is in (or was last in), as the provider last reported it."""
+
+    class Meta:
+        model = LLMBatch
+        fields = ["id", "provider_id", "status", "jobs", "request_counts", "error_message",
+                  "created_at", "submitted_at", "polled_at", "ingested_at"]  # fmt: skip
+        read_only_fields = fields
+
+
 class TraceSerializer(serializers.ModelSerializer):
+    batch_state = BatchStateSerializer(source="batch", read_only=True, allow_null=True)
+
     class Meta:
         model = Trace
         fields = [
@@ -47,6 +60,7 @@ class TraceSerializer(serializers.ModelSerializer):
             "content",
             "request",
             "response",
+            "batch_state",
         ]
         read_only_fields = fields
 
@@ -103,7 +117,7 @@ class TraceViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         if self.action != "list":
-            return Trace.objects.order_by("-created_at", "-pk")
+            return Trace.objects.select_related("batch").order_by("-created_at", "-pk")
         filters = valid_filters(self.filter_form.bind(self.request.query_params))
         traces = self.select(**filters)
         return traces.defer(*Trace.LONG_TEXTS).order_by("-created_at", "-pk")

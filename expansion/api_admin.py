@@ -15,6 +15,7 @@ class LLMEndpointSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "base_url", "model", "api_key_env", "temperature", "top_p",
                   "max_tokens", "max_in_flight", "requests_per_minute", "tokens_per_minute",
                   "price_input_per_million", "price_output_per_million", "timeout_seconds",
+                  "use_batches", "batch_discount_percent",
                   "is_simulated", "is_active", "is_default", "created_at"]  # fmt: skip
         read_only_fields = ["id", "created_at"]
         # Marking an endpoint the default unmarks the other one (endpoint_save).

@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from annotator.models import Annotation
@@ -61,6 +61,16 @@ class LLMEndpoint(models.Model):
     price_input_per_million = models.DecimalField(max_digits=10, decimal_places=4, default=0)
     price_output_per_million = models.DecimalField(max_digits=10, decimal_places=4, default=0)
     timeout_seconds = models.PositiveIntegerField(default=600)
+    use_batches = models.BooleanField(
+        default=False,
+        help_text="Send this endpoint's jobs as batches (POST /v1/files and /v1/batches, "
+        "answered within 24 hours at the batch price) instead of one streamed request each.",
+    )
+    batch_discount_percent = models.PositiveSmallIntegerField(
+        default=50, validators=[MaxValueValidator(100)],
+        help_text="How much less a batched request costs than a streamed one, in percent "
+        "of the prices above (OpenAI's batch API: 50).",
+    )  # fmt: skip
     is_simulated = models.BooleanField(default=False)
     is_active = models.BooleanField(
         default=True, help_text="Offered when someone asks for more expansions."
@@ -92,12 +102,70 @@ class LLMEndpoint(models.Model):
         # unmarks the other. The database constraint still refuses two defaults at once.
         super().validate_constraints(exclude={*(exclude or ()), "is_default"})
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
+    def cost(self, prompt_tokens: int, completion_tokens: int, *, batched: bool = False) -> Decimal:
         per_million = Decimal(1_000_000)
-        return (
+        full = (
             Decimal(prompt_tokens) * self.price_input_per_million
             + Decimal(completion_tokens) * self.price_output_per_million
         ) / per_million
+        if batched:
+            return full * (100 - Decimal(self.batch_discount_percent)) / 100
+        return full
+
+
+class LLMBatch(models.Model):
+    """One batch of jobs sent to an endpoint's batch API, from upload to ingestion.
+
+    Its jobs (any kind: ``kind`` is the job model's label) point at it and are owned by it
+    while it runs: their ``run_id`` is ``run_id`` below, so that an answer is written into
+    a job only while the job is still this batch's (see ``expansion.batches``)."""
+
+    class Status(models.TextChoices):
+        # Ours, before the provider has the batch.
+        PREPARING = "preparing"
+        # The provider's (OpenAI's batch statuses).
+        VALIDATING = "validating"
+        IN_PROGRESS = "in_progress"
+        FINALIZING = "finalizing"
+        COMPLETED = "completed"
+        EXPIRED = "expired"
+        CANCELLING = "cancelling"
+        CANCELLED = "cancelled"
+        FAILED = "failed"
+
+    # The provider has nothing more to say about a batch in one of these: its files are read.
+    ENDED = ("completed", "expired", "cancelled", "failed")
+
+    endpoint = models.ForeignKey(LLMEndpoint, on_delete=models.PROTECT, related_name="batches")
+    kind = models.CharField(max_length=100, help_text="The jobs' model, e.g. expansion.trace.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PREPARING)
+    provider_id = models.CharField(max_length=200, blank=True, help_text="The provider's id.")
+    input_file_id = models.CharField(max_length=200, blank=True)
+    output_file_id = models.CharField(max_length=200, blank=True)
+    error_file_id = models.CharField(max_length=200, blank=True)
+    jobs = models.PositiveIntegerField(default=0)
+    request_counts = models.JSONField(default=dict, blank=True)
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    polled_at = models.DateTimeField(null=True, blank=True)
+    ingested_at = models.DateTimeField(
+        null=True, blank=True, help_text="When every job of the batch had its result."
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "LLM batch"
+        verbose_name_plural = "LLM batches"
+        indexes = [models.Index(fields=["ingested_at", "status"], name="batch_open_idx")]
+
+    def __str__(self) -> str:
+        return f"Batch {self.provider_id or self.pk} ({self.status})"
+
+    @property
+    def run_id(self) -> str:
+        """The owner its jobs carry while the batch runs."""
+        return f"batch-{self.pk}"
 
 
 class PromptVersion(models.Model):
@@ -233,6 +301,10 @@ class Trace(models.Model):
     # periodic requeue re-sends a job whose message may be lost, less often each time.
     sent_at = models.DateTimeField(null=True, blank=True)
     sends = models.PositiveIntegerField(default=0)
+    # The batch the job is in (running) or was last in, when its endpoint uses batches.
+    batch = models.ForeignKey(
+        LLMBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     request = models.JSONField(default=dict, help_text="Messages and parameters, verbatim.")
     response = models.JSONField(default=dict, help_text="What the server answered, verbatim.")
@@ -307,3 +379,8 @@ class Trace(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED, self.Status.CANCELLED)
+
+    @property
+    def in_batch(self) -> bool:
+        """Running inside a provider's batch (owned by it) rather than on a worker."""
+        return self.status == self.Status.RUNNING and self.run_id.startswith("batch-")

@@ -94,7 +94,7 @@ def traces_request(
                 },
             )  # fmt: skip
             traces.append(trace)
-            if is_new:
+            if is_new and not endpoint.use_batches:  # batch jobs wait for the poller
                 created.append(trace.pk)
         transaction.on_commit(lambda: _send(created), robust=True)
     return traces
@@ -126,8 +126,14 @@ def traces_stalled() -> list[int]:
 
 
 def traces_resend() -> int:
-    """Send every stalled job one more message, recorded on its row; how many were sent."""
+    """Send every stalled job one more message, recorded on its row; how many were sent.
+    Jobs of endpoints that use batches are the batch poller's, never a streaming worker's."""
     stalled = traces_stalled()
+    if stalled:
+        in_batch = Q(status=Trace.Status.RUNNING, run_id__startswith="batch-")
+        batched = Trace.objects.filter(Q(endpoint__use_batches=True) | in_batch, pk__in=stalled)
+        left_out = set(batched.values_list("pk", flat=True))
+        stalled = [pk for pk in stalled if pk not in left_out]
     if stalled:
         jobs_mark_sent(Trace, stalled)
         _send(stalled)

@@ -52,6 +52,15 @@ def queue_missing_expansions() -> int:
 
 
 @shared_task(ignore_result=True)
+def poll_batches() -> dict:
+    """Send the queued jobs of endpoints that use batches, poll the live batches and ingest
+    the ended ones (every LLM_BATCH_POLL_SECONDS)."""
+    from .batches.flow import batches_tick
+
+    return batches_tick()
+
+
+@shared_task(ignore_result=True)
 def recheck_answers() -> int:
     """Compare again the answers a time bound left unchecked (a few per run): traces' and
     annotations' own final answers; how many now have a result."""

@@ -19,7 +19,7 @@ def trace_list(request):
     form = TraceFilterForm.bind(request.GET)
     traces = traces_matching(**form.page_filters(request))
     form.offer_choices(filter_choices())
-    traces = traces.select_related("endpoint", "prompt", "annotation__problem").defer(
+    traces = traces.select_related("endpoint", "prompt", "annotation__problem", "batch").defer(
         *Trace.LONG_TEXTS
     )
     page = Paginator(traces.order_by("-created_at", "-pk"), TRACES_PER_PAGE).get_page(
@@ -36,7 +36,8 @@ def trace_list(request):
 
 def _trace(trace_id: int) -> Trace:
     return get_object_or_404(
-        Trace.objects.select_related("endpoint", "prompt", "annotation__problem"), pk=trace_id
+        Trace.objects.select_related("endpoint", "prompt", "annotation__problem", "batch"),
+        pk=trace_id,
     )
 
 

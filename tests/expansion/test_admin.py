@@ -54,7 +54,8 @@ def test_marking_an_endpoint_default_in_the_admin_unmarks_the_other(client_as, a
     form = {"name": "new", "base_url": "https://b.example/v1", "model": "m", "api_key_env": "",
             "temperature": 0.7, "top_p": 1, "max_tokens": 4096, "max_in_flight": 8,
             "price_input_per_million": 0, "price_output_per_million": 0,
-            "timeout_seconds": 600, "is_active": "on", "is_default": "on"}  # fmt: skip
+            "timeout_seconds": 600, "batch_discount_percent": 50, "is_active": "on",
+            "is_default": "on"}  # fmt: skip
     response = client_as(admin_user).post("/admin/expansion/llmendpoint/add/", form)
     assert response.status_code == 302, response.context["adminform"].form.errors
     old.refresh_from_db()

@@ -24,6 +24,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--reasoning", action="store_true", help="Also return reasoning_content."
         )
+        parser.add_argument(
+            "--batch-seconds", type=float, default=defaults.batch_seconds,
+            help="How long a batch (/v1/batches) runs; validating and finalizing take a fifth.",
+        )  # fmt: skip
         parser.add_argument("--quiet", action="store_true", help="Do not log each request.")
 
     def handle(self, *args, **options):
@@ -37,6 +41,7 @@ class Command(BaseCommand):
             time_to_first_token=options["time_to_first_token"],
             model=options["model"],
             reasoning=options["reasoning"],
+            batch_seconds=options["batch_seconds"],
         ).start()
         self.stdout.write(self.style.SUCCESS(f"Simulated LLM at {sim.base_url}"))
         self.stdout.write("Use it as LLM_BASE_URL (any API key works). Ctrl-C stops.")
