@@ -6,7 +6,7 @@ from django.conf import settings
 
 from annotator.answer_check import answers_match
 
-from . import llm, rechecks, services
+from . import llm, norms, rechecks, services
 from .jobs.retrying import DATABASE_DOWN
 
 logger = logging.getLogger(__name__)
@@ -54,3 +54,9 @@ def queue_missing_expansions() -> int:
 def recheck_answers() -> int:
     """Compare again the answers a time bound left unchecked (a few per run)."""
     return rechecks.traces_recheck_answers()
+
+
+@shared_task(ignore_result=True, expires=120)
+def refresh_norms() -> dict:
+    """Recompute the medians the relative checks use, and the flags that follow."""
+    return norms.norms_refresh()
