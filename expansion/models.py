@@ -325,9 +325,11 @@ class Trace(models.Model):
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED, self.Status.CANCELLED)
 
     @property
-    def raised_flags(self) -> list[str]:
-        """The names of the checks that flagged this trace, in FLAGS order."""
-        return [name for name, field in self.FLAGS.items() if getattr(self, field)]
+    def flag_labels(self) -> list[str]:
+        """The checks that flagged this trace, in words ("low coverage"), in FLAGS order."""
+        return [
+            name.replace("_", " ") for name, field in self.FLAGS.items() if getattr(self, field)
+        ]
 
 
 class TraceNorm(models.Model):
