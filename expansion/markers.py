@@ -26,8 +26,8 @@ MARKERS: dict[str, tuple[str, ...]] = {
     # The same turns in Chinese. 所以 and 因此 (so, therefore) conclude rather than reflect,
     # as "so" and "therefore" are not English markers: the analytics count them apart.
     "zh": (
-        "等等", "不对", "或者", "嗯", "让我检查", "让我验证", "检查一下", "验证一下", "再想想",
-        "换个思路", "但是", "其实",
+        "等等", "不对", "或者", "嗯", "让我检查", "让我验证", "再想想", "换个思路", "另一种方法",
+        "但是", "其实",
     ),
 }  # fmt: skip
 DEFAULT_LANGUAGE = "en"
