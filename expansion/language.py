@@ -48,11 +48,12 @@ def without_math(text: str) -> str:
 def key_words(text: str) -> set[str]:
     """The words of a text that say what it is about: a step's, a paragraph's, a thought's."""
     words = {w.lower() for w in LATIN_WORD.findall(text) if w.lower() not in STOPWORDS}
+    grammar, common = _FUNCTION_CHARS, _ZH_STOPWORDS
     for run in HAN_RUN.findall(text):
-        for start in range(len(run) - 1):
-            pair = run[start : start + 2]
-            if pair not in _ZH_STOPWORDS and not (_FUNCTION_CHARS & set(pair)):
-                words.add(pair)
+        words.update(
+            a + b for a, b in zip(run, run[1:], strict=False)
+            if a not in grammar and b not in grammar and a + b not in common
+        )  # fmt: skip
     return words
 
 

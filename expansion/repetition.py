@@ -57,10 +57,10 @@ def ngram_repeated(text: str, *, n: int, most: int, starts: list[int]) -> dict |
     tokens = TOKEN.findall(text.lower())
     if len(tokens) < n + most:  # too short to hold that many, even overlapping
         return None
-    ids: dict[str, int] = {}
     # Each distinct token as one character, so that a window of n tokens is a slice of a
     # string: slicing and hashing strings runs in C, where tuples of n words would not.
-    coded = "".join([chr(0x100 + ids.setdefault(token, len(ids))) for token in tokens])
+    code = {token: chr(0x100 + i) for i, token in enumerate(dict.fromkeys(tokens))}
+    coded = "".join(map(code.__getitem__, tokens))
     windows = [coded[i : i + n] for i in range(len(coded) - n + 1)]
     gram, count = Counter(windows).most_common(1)[0]
     if count <= most:
@@ -78,14 +78,15 @@ def line_repeated(text: str, *, most: int, starts: list[int]) -> dict | None:
     offset = 0
     for line in text.splitlines(keepends=True):
         key = " ".join(line.split()).lower()
-        if len(TOKEN.findall(key)) >= LINE_MIN_TOKENS:
+        if key:
             seen.setdefault(key, []).append(offset + len(line) - len(line.lstrip()))
         offset += len(line)
-    if not seen:
+    # Only the lines that come back often enough are measured: most lines occur once.
+    often = [(key, offsets) for key, offsets in seen.items()
+             if len(offsets) > most and len(TOKEN.findall(key)) >= LINE_MIN_TOKENS]  # fmt: skip
+    if not often:
         return None
-    key, offsets = max(seen.items(), key=lambda item: len(item[1]))
-    if len(offsets) <= most:
-        return None
+    key, offsets = max(often, key=lambda item: len(item[1]))
     return _finding("line", key, len(offsets), offsets, starts)
 
 
