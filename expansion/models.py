@@ -268,12 +268,14 @@ class Trace(models.Model):
     flag_too_short = models.BooleanField(default=False)
     flag_leakage = models.BooleanField(default=False)
     flag_truncated = models.BooleanField(default=False)
-    flag_repetition = models.BooleanField(default=False)
-    flag_no_reflection = models.BooleanField(default=False)
-    flag_format = models.BooleanField(default=False)
+    # A default in the database too, so that rows written by SQL that predates them (bulk
+    # loads, the benchmarks) are unflagged rather than refused.
+    flag_repetition = models.BooleanField(default=False, db_default=False)
+    flag_no_reflection = models.BooleanField(default=False, db_default=False)
+    flag_format = models.BooleanField(default=False, db_default=False)
     # Against the medians of other traces (expansion.norms), refreshed as traces come in.
-    flag_overthinking = models.BooleanField(default=False)
-    flag_language_mix = models.BooleanField(default=False)
+    flag_overthinking = models.BooleanField(default=False, db_default=False)
+    flag_language_mix = models.BooleanField(default=False, db_default=False)
     # The review queue's text filter reads this (GIN index trace_search_idx), never the texts.
     search = models.GeneratedField(
         expression=TraceWords(), output_field=SearchVectorField(), db_persist=True
