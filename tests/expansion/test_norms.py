@@ -98,3 +98,10 @@ def test_the_refresh_command_says_what_changed():
     out = StringIO()
     call_command("traces_refresh_norms", stdout=out)
     assert "overthinking: 1 traces changed" in out.getvalue()
+
+
+def test_admins_read_the_medians_in_the_admin(client_as, admin_user):
+    traces_of_level(5, [1000] * 3)
+    norms_refresh()
+    page = client_as(admin_user).get("/admin/expansion/tracenorm/").content.decode()
+    assert "Completion tokens, by problem level" in page and "1000.0" in page
