@@ -207,8 +207,9 @@ def check_flags(checks: dict, norms: Norms = Norms()) -> dict[str, bool]:  # noq
         "flag_leakage": bool(checks.get("leakage")),
         "flag_truncated": bool(checks.get("truncated")),
         "flag_repetition": bool(checks.get("repetition")),
+        # The density needs a token count: without one it is 0 for want of a divisor.
         "flag_no_reflection": checks.get("reflection_count") == 0
-        or (floor is not None and checks.get("reflection_density", 0.0) < floor),
+        or (floor is not None and bool(tokens) and checks.get("reflection_density", 0.0) < floor),
         "flag_format": bool(checks.get("format")),
         "flag_overthinking": limit is not None and tokens is not None and tokens > limit,
         "flag_language_mix": bool(checks.get("language", {}).get("mixed")),

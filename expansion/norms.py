@@ -143,7 +143,8 @@ def norms_refresh() -> dict[str, int]:
         if row.kind == TraceNorm.Kind.DENSITY_BY_PROMPT:
             floor = reflection_floor(row.median, row.traces)
             if floor is not None:
-                low |= Q(prompt_id=int(row.key), checks__reflection_density__lt=floor)
+                low |= Q(prompt_id=int(row.key), completion_tokens__gt=0,
+                         checks__reflection_density__lt=floor)  # fmt: skip
     return {
         "overthinking": _set_flag("flag_overthinking", over),
         "no_reflection": _set_flag("flag_no_reflection", low),

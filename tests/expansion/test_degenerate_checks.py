@@ -101,6 +101,10 @@ def test_a_density_far_below_the_prompt_versions_median_is_flagged():
     # Far below: under a quarter (CHECK_REFLECTION_FLOOR) of the median.
     assert "flag_no_reflection" in raised(checks, Norms(density_median=12.0, density_traces=40))
     assert "flag_no_reflection" not in raised(checks, Norms(density_median=8.0, density_traces=40))
+    # Without a token count there is no density to compare.
+    uncounted = checks_of(completion_tokens=None)
+    assert "flag_no_reflection" not in raised(uncounted, Norms(density_median=12.0,
+                                                               density_traces=40))  # fmt: skip
     # Too few traces behind the median: only "no marker at all" counts.
     assert "flag_no_reflection" not in raised(checks, Norms(density_median=12.0, density_traces=19))
 

@@ -61,14 +61,14 @@ def test_far_below_the_prompt_versions_median_density_is_no_reflection():
     (fewer,) = traces_of_level(2, [1000], checks={"reflection_density": 1.0})
     (none,) = traces_of_level(2, [1000], checks={"reflection_count": 0, "reflection_density": 0})
     traces_of_level(2, [1000] * 20)  # 2.0 per 1,000 tokens: the median
+    (uncounted,) = traces_of_level(2, [1000], checks={"reflection_density": 0.0})
+    Trace.objects.filter(pk=uncounted.pk).update(completion_tokens=None)
     # The same density under another prompt version, with too few traces to compare.
     (elsewhere,) = traces_of_level(2, [1000], prompt=other, checks={"reflection_density": 0.4})
     norms_refresh()
     # Under a quarter of the median (0.5): flagged; half of it: not.
     assert flagged("flag_no_reflection") == {sparse.pk, none.pk}
-    assert fewer.pk not in flagged("flag_no_reflection") and elsewhere.pk not in flagged(
-        "flag_no_reflection"
-    )
+    assert not {fewer.pk, elsewhere.pk, uncounted.pk} & flagged("flag_no_reflection")
 
 
 def test_norms_for_a_trace_are_one_query(django_assert_num_queries):
