@@ -5,7 +5,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env, envbool, envint, envlist
+from .env import env, envbool, envfloat, envint, envlist
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env("VAR_DIR", str(BASE_DIR / "var"))).resolve()
@@ -176,6 +176,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "curation.tasks.fail_stalled_exports",
         "schedule": 60.0,
     },
+    "refresh-trace-norms": {
+        "task": "expansion.tasks.refresh_norms",
+        "schedule": float(max(envint("TRACE_NORMS_SECONDS", 300), 10)),
+    },
     "refresh-default-analytics": {
         "task": "curation.analytics.tasks.refresh_default_figures",
         "schedule": float(max(ANALYTICS_CACHE_SECONDS, 10)),
@@ -192,6 +196,14 @@ env("OPENAI_API_KEY")
 LLM_API_KEY_NAMES = frozenset(["LLM_API_KEY", "OPENAI_API_KEY", *envlist("LLM_API_KEY_NAMES")])
 # Used when no real endpoint is configured: the simulated server (manage.py llm_simulator).
 LLM_SIMULATOR_URL = env("LLM_SIMULATOR_URL", "http://127.0.0.1:8808/v1")
+# The automatic checks' thresholds (README, "Check flags"): each flag and what changes it.
+CHECK_LOW_COVERAGE = envfloat("CHECK_LOW_COVERAGE", 0.8)  # mean step coverage under this
+CHECK_REPETITION_NGRAM = envint("CHECK_REPETITION_NGRAM", 20)  # tokens of a repeated n-gram
+CHECK_REPETITION_NGRAM_MAX = envint("CHECK_REPETITION_NGRAM_MAX", 10)  # occurrences allowed
+CHECK_REPETITION_LINE_MAX = envint("CHECK_REPETITION_LINE_MAX", 10)  # of one line
+CHECK_REFLECTION_FLOOR = envfloat("CHECK_REFLECTION_FLOOR", 0.25)  # x the prompt's median
+CHECK_OVERTHINKING_FACTOR = envfloat("CHECK_OVERTHINKING_FACTOR", 3.0)  # x the level's median
+CHECK_NORM_MIN_TRACES = envint("CHECK_NORM_MIN_TRACES", 20)  # traces behind a median
 EXPANSION_SAMPLES = envint("EXPANSION_SAMPLES", 1)  # traces queued per submitted annotation
 EXPANSION_MAX_ATTEMPTS = envint("EXPANSION_MAX_ATTEMPTS", 5)
 EXPANSION_HEARTBEAT_STALE_SECONDS = envint("EXPANSION_HEARTBEAT_STALE_SECONDS", 120)

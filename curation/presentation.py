@@ -7,7 +7,7 @@ from django.utils.safestring import mark_safe
 
 from annotator.rendering import render_markdown
 from expansion.checks import step_links as step_links_compute
-from expansion.markers import marker_spans
+from expansion.markers import DEFAULT_LANGUAGE, marker_spans
 from expansion.models import Trace
 from expansion.parsing import thought_paragraphs
 
@@ -15,27 +15,30 @@ TAG = re.compile(r"(<[^>]+>)")
 UNLINKED = {"paragraph": None, "score": 0.0, "missed": True}
 
 
-def _mark(text: str) -> str:
+def _mark(text: str, language: str) -> str:
     marked, last = [], 0
-    for start, end in marker_spans(text):
+    for start, end in marker_spans(text, language=language):
         marked += [text[last:start], "<mark>", text[start:end], "</mark>"]
         last = end
     return "".join(marked) + text[last:]
 
 
-def highlight_markers(html: str) -> str:
+def highlight_markers(html: str, language: str = DEFAULT_LANGUAGE) -> str:
     """Wrap reflection markers in <mark>, touching text only, never tags, attributes or math.
 
     The math of rendered Markdown is still its source (KaTeX renders it in the browser), so
     the markers module, which leaves math alone, finds the same formulas here.
     """
-    return "".join(part if part.startswith("<") else _mark(part) for part in TAG.split(html))
+    return "".join(
+        part if part.startswith("<") else _mark(part, language) for part in TAG.split(html)
+    )
 
 
-def render_thought(thought: str) -> list[dict]:
-    """Each paragraph sanitized, with markers highlighted, ready to carry an anchor."""
+def render_thought(thought: str, language: str = DEFAULT_LANGUAGE) -> list[dict]:
+    """Each paragraph sanitized, with the markers of the thought's language highlighted,
+    ready to carry an anchor."""
     return [
-        {"number": n, "html": mark_safe(highlight_markers(render_markdown(text)))}  # noqa: S308
+        {"number": n, "html": mark_safe(highlight_markers(render_markdown(text), language))}  # noqa: S308
         for n, text in enumerate(thought_paragraphs(thought), start=1)
     ]
 
@@ -50,7 +53,8 @@ def step_links(trace: Trace, thought: str) -> list[dict]:
     steps = trace.record["steps"]
     links = trace.checks.get("step_links")
     if links is None or thought != trace.thought:
-        links = step_links_compute(steps, thought, trace.checks.get("coverage", []))
+        across = trace.checks.get("coverage_basis") == "neutral"
+        links = step_links_compute(steps, thought, trace.checks.get("coverage", []), across=across)
     by_step = {link["step"]: link for link in links}
     return [
         {**by_step.get(number, UNLINKED), "number": number, "step": step}

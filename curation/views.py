@@ -8,8 +8,9 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from annotator.roles import Role, role_required
 from expansion.filters import CHECK_CHOICES
+from expansion.markers import DEFAULT_LANGUAGE
 from expansion.models import LLMEndpoint, PromptVersion, Trace
-from expansion.selectors import filter_choices
+from expansion.selectors import filter_choices, trace_norms
 
 from . import presentation, services
 from .api import ReviewSerializer
@@ -109,8 +110,10 @@ def _review_page(request, trace: Trace, status: int = 200):
     return render(request, "curation/review.html", {
         "trace": trace, "annotation": trace.annotation, "problem": trace.annotation.problem,
         "review": review_state, "claim_error": claim_error, "thought": thought,
-        "solution": solution, "paragraphs": presentation.render_thought(thought),
+        "solution": solution, "paragraphs": presentation.render_thought(
+            thought, (trace.checks.get("language") or {}).get("trace") or DEFAULT_LANGUAGE),
         "links": presentation.step_links(trace, thought),
+        "norms": trace_norms(trace) if trace.status == Trace.Status.SUCCEEDED else {},
         "decisions": decisions, "reasons": [r for r in Reason if r.value],
         "prompts": PromptVersion.objects.all()[:50],
         "endpoints": LLMEndpoint.objects.filter(is_active=True),

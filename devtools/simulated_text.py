@@ -12,6 +12,7 @@ true to read. The same request and sample always get the same text.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import itertools
@@ -29,6 +30,7 @@ _HEADERS = {"problem:": "problem", "record of the solver's thinking:": "steps"}
 _TURNS = {"reflection", "correction", "backtrack"}  # kinds that overturn an earlier attempt
 _BLANK = "there is little to go on, so let me reason from the question itself"
 TAGS = 4  # the four STILL markers, one token each
+QUOTES = 3  # times padding may restate one move or fact
 
 
 def word_count(text: str | None) -> int:
@@ -132,6 +134,9 @@ class _Writer:
 
     def __init__(self, solving: Solving, rng: random.Random) -> None:
         self.solving, self.rng, self.seen, self.last = solving, rng, set(), None
+        # How often padding has quoted each move or fact: past QUOTES it looks elsewhere,
+        # since a text quoted over and over is the loop the repetition check flags.
+        self.quoted: collections.Counter = collections.Counter()
         moves = solving.moves
         self.overturned = {
             i
@@ -178,13 +183,20 @@ class _Writer:
         self.last = make
         return paragraph
 
+    def _quotable(self, keys) -> list:
+        return [key for key in keys if self.quoted[key] < QUOTES]
+
     def _recap(self, upto: int) -> str:
         start = max(0, upto - 4)
+        recalled = self._quotable(range(start, upto))
+        if not recalled:
+            return ""
+        self.quoted.update(recalled)
         told = [
             say.RECAP_LINKS["first" if i == 0 else self.solving.moves[i].kind].format(
                 g=_gist(self.solving.moves[i].text)
             )
-            for i in range(start, upto)
+            for i in recalled
         ]
         listed = "; ".join(told)
         listed = listed[0].upper() + listed[1:]
@@ -212,17 +224,21 @@ class _Writer:
         )
 
     def _recheck(self, upto: int) -> str:
-        standing = [i for i in range(upto) if i not in self.overturned]
+        standing = self._quotable(i for i in range(upto) if i not in self.overturned)
         if not standing:
             return ""
-        text = _sentence(self.solving.moves[self.rng.choice(standing)].text)
+        chosen = self.rng.choice(standing)
+        self.quoted[chosen] += 1
+        text = _sentence(self.solving.moves[chosen].text)
         return f"{self.pick(say.RECHECKS).format(t=text)} {self.pick(say.VERDICTS)}"
 
     def _fact_again(self, upto: int) -> str:
-        facts = [fact for move in self.solving.moves[:upto] for fact in move.facts]
+        facts = self._quotable(fact for move in self.solving.moves[:upto] for fact in move.facts)
         if not facts:
             return ""
-        fact = _sentence(self.rng.choice(facts))
+        chosen = self.rng.choice(facts)
+        self.quoted[chosen] += 1
+        fact = _sentence(chosen)
         return f"{self.pick(say.FACT_AGAIN).format(n=fact)} {self.pick(say.FACT_AFTER)}"
 
     def _reread(self, upto: int) -> str:

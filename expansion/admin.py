@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from .endpoints import endpoint_save
-from .models import LLMBatch, LLMEndpoint, PromptVersion, Trace
+from .models import LLMBatch, LLMEndpoint, PromptVersion, Trace, TraceNorm
 from .prompts import prompt_version_create, prompt_version_edit
 
 
@@ -132,4 +132,18 @@ class LLMBatchAdmin(admin.ModelAdmin):
         return [field.name for field in LLMBatch._meta.fields]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(TraceNorm)
+class TraceNormAdmin(admin.ModelAdmin):
+    """The medians the relative checks use, to read: `traces_refresh_norms` writes them."""
+
+    list_display = ["kind", "key", "median", "traces", "computed_at"]
+    list_filter = ["kind"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -1,8 +1,12 @@
 """Reflection markers: the list per language, how they are counted, and where they stand.
 
-The checks count them in every thought, the review page highlights them, and the analytics
-count any list of phrases (their own, which admins extend) with the same matching rule:
-case-insensitive whole words, a space in a phrase matching any run of whitespace.
+The checks count the list of the thought's language in every thought, the review page
+highlights them, and the analytics count any list of phrases (their own, which admins
+extend) with the same matching rule: case-insensitive whole words, a space in a phrase
+matching any run of whitespace. Chinese has no spaces between words, so a phrase written in
+Chinese characters counts where a clause starts (after punctuation, a space, a formula or
+the start of the text) and runs on into the clause: "等等，" and "，所以我们" count, while
+the 不对 of 是不对称的 and the 所以 of 之所以 do not.
 """
 
 import re
@@ -11,11 +15,19 @@ from functools import lru_cache
 
 from annotator.rendering import MATH
 
+from .language import HAN_CHAR
+
 # The reflection markers the o1 replication report counts, per language of the trace.
 MARKERS: dict[str, tuple[str, ...]] = {
     "en": (
         "wait", "alternatively", "hmm", "let me check", "let me verify", "let me double-check",
         "on second thought", "however", "actually",
+    ),
+    # The same turns in Chinese. 所以 and 因此 (so, therefore) conclude rather than reflect,
+    # as "so" and "therefore" are not English markers: the analytics count them apart.
+    "zh": (
+        "等等", "不对", "或者", "嗯", "让我检查", "让我验证", "再想想", "换个思路", "另一种方法",
+        "但是", "其实",
     ),
 }  # fmt: skip
 DEFAULT_LANGUAGE = "en"
@@ -28,9 +40,13 @@ def markers_for(language: str = DEFAULT_LANGUAGE) -> tuple[str, ...]:
 
 @lru_cache(maxsize=256)
 def marker_pattern(phrase: str) -> re.Pattern:
-    """A phrase as a whole-word, case-insensitive pattern; its spaces match any whitespace."""
+    """A phrase as a whole-word, case-insensitive pattern; its spaces match any whitespace.
+
+    A phrase that ends in a Chinese character need not end a word: Chinese runs on.
+    """
     words = r"\s+".join(re.escape(word) for word in phrase.split())
-    return re.compile(rf"(?<!\w){words}(?!\w)", re.IGNORECASE)
+    end = "" if HAN_CHAR.match(phrase[-1:]) else r"(?!\w)"
+    return re.compile(rf"{_BEFORE}{words}{end}", re.IGNORECASE)
 
 
 def marker_count(text: str, phrase: str) -> int:
@@ -41,15 +57,43 @@ def marker_counts(
     text: str, markers: Iterable[str] | None = None, *, language: str = DEFAULT_LANGUAGE
 ) -> dict[str, int]:
     """Occurrences of each marker (the language's list unless given), zeros included."""
-    phrases = markers_for(language) if markers is None else markers
-    return {phrase: marker_count(text, phrase) for phrase in phrases}
+    phrases = tuple(markers_for(language) if markers is None else markers)
+    counts = dict.fromkeys(phrases, 0)
+    # One pass over the text for all of them (they cannot overlap but for one inside a
+    # longer one, which the longest-first pattern counts once, as a reader would).
+    by_key = {_key(phrase): phrase for phrase in phrases}
+    for match in _marker_matches(text, phrases):
+        phrase = by_key.get(_key(match.group(0)))
+        if phrase is not None:
+            counts[phrase] += 1
+    return counts
+
+
+def _key(text: str) -> str:
+    return " ".join(text.lower().split())
 
 
 @lru_cache(maxsize=16)
 def _any_marker(phrases: tuple[str, ...]) -> re.Pattern:
     # Longest first, so that "let me double-check" is one mark rather than a part of one.
+    # The "no letter before" test is left to _marker_matches: a pattern that starts with a
+    # lookbehind is tried at every position of the text, one that starts with a letter only
+    # where that letter is (about three times faster on a long thought).
     ordered = sorted(phrases, key=len, reverse=True)
-    return re.compile("|".join(marker_pattern(phrase).pattern for phrase in ordered), re.I)
+    return re.compile(
+        "|".join(marker_pattern(phrase).pattern.removeprefix(_BEFORE) for phrase in ordered), re.I
+    )
+
+
+_BEFORE = r"(?<!\w)"
+_WORD_CHAR = re.compile(r"\w")
+
+
+def _marker_matches(text: str, phrases: tuple[str, ...]):
+    for match in _any_marker(phrases).finditer(text):
+        start = match.start()
+        if not start or not _WORD_CHAR.match(text, start - 1):
+            yield match
 
 
 def marker_spans(
@@ -66,6 +110,6 @@ def marker_spans(
     math = [match.span() for match in MATH.finditer(text)]
     return [
         match.span()
-        for match in _any_marker(phrases).finditer(text)
+        for match in _marker_matches(text, phrases)
         if not any(start < match.end() and match.start() < end for start, end in math)
     ]

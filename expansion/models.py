@@ -269,6 +269,11 @@ class Trace(models.Model):
         "too_short": "flag_too_short",
         "leakage": "flag_leakage",
         "truncated": "flag_truncated",
+        "repetition": "flag_repetition",
+        "no_reflection": "flag_no_reflection",
+        "format": "flag_format",
+        "overthinking": "flag_overthinking",
+        "language_mix": "flag_language_mix",
     }
     # What a list of traces never shows: read only when one trace is opened.
     LONG_TEXTS = ("thought", "solution", "reasoning", "content", "request", "response", "search")
@@ -335,6 +340,14 @@ class Trace(models.Model):
     flag_too_short = models.BooleanField(default=False)
     flag_leakage = models.BooleanField(default=False)
     flag_truncated = models.BooleanField(default=False)
+    # A default in the database too, so that rows written by SQL that predates them (bulk
+    # loads, the benchmarks) are unflagged rather than refused.
+    flag_repetition = models.BooleanField(default=False, db_default=False)
+    flag_no_reflection = models.BooleanField(default=False, db_default=False)
+    flag_format = models.BooleanField(default=False, db_default=False)
+    # Against the medians of other traces (expansion.norms), refreshed as traces come in.
+    flag_overthinking = models.BooleanField(default=False, db_default=False)
+    flag_language_mix = models.BooleanField(default=False, db_default=False)
     # The review queue's text filter reads this (GIN index trace_search_idx), never the texts.
     search = models.GeneratedField(
         expression=TraceWords(), output_field=SearchVectorField(), db_persist=True
@@ -367,6 +380,11 @@ class Trace(models.Model):
                     "flag_too_short",
                     "flag_leakage",
                     "flag_truncated",
+                    "flag_repetition",
+                    "flag_no_reflection",
+                    "flag_format",
+                    "flag_overthinking",
+                    "flag_language_mix",
                 ],
                 name="trace_queue_idx",
                 condition=models.Q(status="succeeded"),
@@ -384,3 +402,36 @@ class Trace(models.Model):
     def in_batch(self) -> bool:
         """Running inside a provider's batch (owned by it) rather than on a worker."""
         return self.status == self.Status.RUNNING and self.run_id.startswith("batch-")
+
+    @property
+    def flag_labels(self) -> list[str]:
+        """The checks that flagged this trace, in words ("low coverage"), in FLAGS order."""
+        return [
+            name.replace("_", " ") for name, field in self.FLAGS.items() if getattr(self, field)
+        ]
+
+
+class TraceNorm(models.Model):
+    """A median of succeeded traces that a relative check compares each trace with.
+
+    ``expansion.norms.norms_refresh`` recomputes them all (periodically, and on demand)
+    and sets the flags that depend on them on every trace; a trace checked meanwhile reads
+    the current ones.
+    """
+
+    class Kind(models.TextChoices):
+        TOKENS_BY_LEVEL = "tokens_level", "Completion tokens, by problem level"
+        DENSITY_BY_PROMPT = "density_prompt", "Reflection markers per 1,000 tokens, by prompt"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # The level ("" for problems without one) or the prompt version's id.
+    key = models.CharField(max_length=20, blank=True)
+    median = models.FloatField()
+    traces = models.PositiveIntegerField(help_text="Succeeded traces behind the median.")
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "key"], name="trace_norm_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key or '-'}: {self.median} ({self.traces} traces)"

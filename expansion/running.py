@@ -5,11 +5,12 @@ from contextlib import suppress
 from functools import partial
 
 from . import llm
-from .checks import check_flags, trace_checks
+from .checks import Norms, check_flags, trace_checks
 from .jobs.engine import Call, Fail, Retry, Succeed, answer_unusable, job_run
 from .jobs.lifecycle import job_claim
 from .jobs.retrying import DATABASE_DOWN, db_retry
 from .models import Trace
+from .norms import norms_for
 from .parsing import split_thought
 from .prompts import build_messages
 from .signals import trace_succeeded
@@ -57,6 +58,15 @@ def _trace_answered(trace: Trace, result: llm.Completion, attempt: int) -> Succe
     )  # fmt: skip
     fields = {"thought": thought, "solution": solution, "checks": checks, "error_kind": "",
               "error_message": "", "progress_tokens": completion_tokens or 0,
-              **check_flags(checks)}  # fmt: skip
+              **check_flags(checks, _norms(trace))}  # fmt: skip
     return Succeed(fields, then=partial(trace_succeeded.send_robust, sender=Trace,
                                         trace_id=trace.pk))  # fmt: skip
+
+
+def _norms(trace: Trace) -> Norms:
+    """The medians the trace's relative checks compare with. Without the database, none: the
+    answer is kept (it was paid for) and the next norms refresh sets those two flags."""
+    try:
+        return norms_for(level=trace.annotation.problem.level, prompt_id=trace.prompt_id)
+    except DATABASE_DOWN:
+        return Norms()

@@ -5,6 +5,7 @@ built on it, with the values of ``filters.TraceFilterForm``."""
 from collections.abc import Iterable
 from datetime import date, datetime, time
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.postgres.search import SearchQuery
 from django.db import connections
@@ -100,4 +101,21 @@ def filter_choices() -> dict[str, tuple[str, list[tuple[int, str]]]]:
         "prompt": ("Any prompt version",
                    [(p.pk, str(p)) for p in PromptVersion.objects.only("name", "version")]),
         "annotator": ("Any annotator", [(u.pk, u.get_username()) for u in annotators]),
+    }  # fmt: skip
+
+
+def trace_norms(trace: Trace) -> dict:
+    """What a trace's relative checks compare it with, for its page: the median tokens of
+    its problem's level and the median marker density of its prompt version, each with the
+    traces behind it and the limit that flags (None while too few traces exist)."""
+    from .checks import overthinking_limit, reflection_floor
+    from .norms import norms_for
+
+    norms = norms_for(level=trace.annotation.problem.level, prompt_id=trace.prompt_id)
+    return {
+        "tokens_median": norms.tokens_median, "tokens_traces": norms.tokens_traces,
+        "tokens_limit": overthinking_limit(norms.tokens_median, norms.tokens_traces),
+        "density_median": norms.density_median, "density_traces": norms.density_traces,
+        "density_floor": reflection_floor(norms.density_median, norms.density_traces),
+        "min_traces": settings.CHECK_NORM_MIN_TRACES,
     }  # fmt: skip

@@ -7,7 +7,7 @@ from django.conf import settings
 from annotator.answer_check import answers_match
 from annotator.services import annotations_recheck_answers
 
-from . import llm, rechecks, services
+from . import llm, norms, rechecks, services
 from .jobs.retrying import DATABASE_DOWN
 
 logger = logging.getLogger(__name__)
@@ -65,3 +65,9 @@ def recheck_answers() -> int:
     """Compare again the answers a time bound left unchecked (a few per run): traces' and
     annotations' own final answers; how many now have a result."""
     return rechecks.traces_recheck_answers() + annotations_recheck_answers()
+
+
+@shared_task(ignore_result=True, expires=120)
+def refresh_norms() -> dict:
+    """Recompute the medians the relative checks use, and the flags that follow."""
+    return norms.norms_refresh()

@@ -75,3 +75,25 @@ def test_earlier_traces_keep_provider_counts_and_lose_a_cost_that_was_never_pric
     assert counted.usage_source == "provider" and not counted.usage_estimated
     assert counted.cost is None  # no prices: unknown, not $0
     assert str(priced.cost) == "0.000005"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_new_flags_are_set_on_existing_traces_where_their_checks_already_tell():
+    from expansion.models import Trace
+    from tests.factories import TraceFactory
+
+    unsplit = TraceFactory(checks={"split_ok": False, "boxed_answer": "4", "reflection_count": 2})
+    unboxed = TraceFactory(checks={"split_ok": True, "boxed_answer": None, "reflection_count": 1})
+    flat = TraceFactory(checks={"split_ok": True, "boxed_answer": "4", "reflection_count": 0})
+    clean = TraceFactory(checks={"split_ok": True, "boxed_answer": "4", "reflection_count": 3})
+    failed = TraceFactory(status="failed", checks={})
+    executor = MigrationExecutor(connection)
+    executor.migrate([("curation", "0006_export_heartbeat"),
+                      ("expansion", "0013_batches")])  # fmt: skip
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate([("expansion", "0014_trace_checks_degenerate_language")])
+    flags = {t.pk: (t.flag_format, t.flag_no_reflection) for t in Trace.objects.all()}
+    assert flags == {unsplit.pk: (True, False), unboxed.pk: (True, False),
+                     flat.pk: (False, True), clean.pk: (False, False),
+                     failed.pk: (False, False)}  # fmt: skip
