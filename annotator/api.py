@@ -89,6 +89,14 @@ class ImportReportSerializer(serializers.Serializer):
     skipped = serializers.IntegerField()
     written = serializers.BooleanField()
     errors = serializers.ListField(child=serializers.CharField())
+    near_duplicates = serializers.IntegerField(
+        help_text="Incoming rows (created or changed) that are near-duplicates of problems "
+        "already in the bank."
+    )
+    contaminated = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Incoming rows that overlap each registered benchmark, by its name.",
+    )
 
 
 class ProblemImportView(viewsets.ViewSet):
@@ -128,6 +136,7 @@ class ProblemImportView(viewsets.ViewSet):
             "rows": report.rows, "created": report.created, "updated": report.updated,
             "unchanged": report.unchanged, "skipped": report.skipped, "written": report.written,
             "errors": [str(error) for error in report.errors],
+            "near_duplicates": report.near_duplicates, "contaminated": dict(report.contaminated),
         }  # fmt: skip
         failed = report.errors and not data.validated_data["skip_invalid"]
         return Response(body, status=status.HTTP_400_BAD_REQUEST if failed else status.HTTP_200_OK)

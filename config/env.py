@@ -27,5 +27,13 @@ def envint(name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def envfloat(name: str, default: float) -> float:
+    raw = env(name, str(default)).strip()
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number such as 0.8, got {raw!r}") from exc
+
+
 def envlist(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
