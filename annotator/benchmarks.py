@@ -62,8 +62,9 @@ def _item(line: int, record: dict, text_field: str) -> tuple[str, str] | RowErro
     return value, external_id[: files.MAX_ID_LENGTH]
 
 
-def benchmark_read(path: Path, *, text_field: str = "problem", fmt: str | None = None,
-                   file_name: str | None = None) -> tuple[list[BenchmarkItem], list[RowError]]:  # fmt: skip
+def benchmark_read(
+    path: Path, *, text_field: str = "problem", fmt: str | None = None, file_name: str | None = None
+) -> tuple[list[BenchmarkItem], list[RowError]]:
     """The file's items (unsaved) and every bad line; ImportFileError if it cannot be read."""
     name = file_name or path.name
     fmt = fmt or files.detect_format(Path(name))
@@ -81,15 +82,29 @@ def benchmark_read(path: Path, *, text_field: str = "problem", fmt: str | None =
             continue
         text, external_id = result
         normalized = normalize(text)
-        items.append(BenchmarkItem(line=line, external_id=external_id, text=text,
-                                   normalized=normalized, normalized_hash=text_hash(normalized)))  # fmt: skip
+        items.append(
+            BenchmarkItem(
+                line=line,
+                external_id=external_id,
+                text=text,
+                normalized=normalized,
+                normalized_hash=text_hash(normalized),
+            )
+        )
     if not items and not errors:
         raise ImportFileError(f"{name} holds no rows: there is no benchmark item to add.")
     return items, errors
 
 
-def benchmark_add(*, path: Path, name: str, text_field: str = "problem", fmt: str | None = None,
-                  replace: bool = False, file_name: str | None = None) -> BenchmarkReport:  # fmt: skip
+def benchmark_add(
+    *,
+    path: Path,
+    name: str,
+    text_field: str = "problem",
+    fmt: str | None = None,
+    replace: bool = False,
+    file_name: str | None = None,
+) -> BenchmarkReport:
     """Register the benchmark (or replace its items) and mark every problem it overlaps.
 
     With bad lines nothing is stored and the report lists them. A name already registered

@@ -107,9 +107,9 @@ class BenchmarkIndex:
             if exact is None and not hits:
                 continue
             item = exact or Counter(item for _, item in hits).most_common(1)[0][0]
-            shared = tuple(
-                " ".join(tokens[i : i + self.n]) for i, hit in hits if hit == item
-            )[:KEPT_NGRAMS]
+            shared = tuple(" ".join(tokens[i : i + self.n]) for i, hit in hits if hit == item)[
+                :KEPT_NGRAMS
+            ]
             found.append(Match(bench.id, item, exact is not None, len(hits), shared))
         return found
 
@@ -117,7 +117,9 @@ class BenchmarkIndex:
 def contaminations_replace(matches: dict[int, list[Match]], *, benchmark_ids: list[int],
                            n: int) -> None:  # fmt: skip
     """Store these problems' matches against these benchmarks in place of the old ones."""
-    Contamination.objects.filter(problem_id__in=list(matches), benchmark_id__in=benchmark_ids).delete()
+    Contamination.objects.filter(
+        problem_id__in=list(matches), benchmark_id__in=benchmark_ids
+    ).delete()
     Contamination.objects.bulk_create(
         Contamination(problem_id=problem_id, benchmark_id=m.benchmark_id, item_id=m.item_id,
                       exact=m.exact, overlap=m.overlap, ngram_size=n, ngrams=list(m.ngrams))

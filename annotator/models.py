@@ -255,9 +255,7 @@ class NearDuplicate(models.Model):
     """A problem's place in a group of near-duplicate statements (two or more problems);
     ``group`` is the id of the group's first problem."""
 
-    problem = models.OneToOneField(
-        Problem, on_delete=models.CASCADE, related_name="near_duplicate"
-    )
+    problem = models.OneToOneField(Problem, on_delete=models.CASCADE, related_name="near_duplicate")
     group = models.PositiveBigIntegerField(db_index=True)
 
     def __str__(self) -> str:

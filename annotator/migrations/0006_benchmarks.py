@@ -5,75 +5,142 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotator', '0005_hash_existing_tokens'),
+        ("annotator", "0005_hash_existing_tokens"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Benchmark',
+            name="Benchmark",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text='e.g. aime24, math500.', max_length=100, unique=True)),
-                ('file_name', models.CharField(blank=True, max_length=255)),
-                ('text_field', models.CharField(default='problem', max_length=100)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        help_text="e.g. aime24, math500.", max_length=100, unique=True
+                    ),
+                ),
+                ("file_name", models.CharField(blank=True, max_length=255)),
+                ("text_field", models.CharField(default="problem", max_length=100)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='BenchmarkItem',
+            name="BenchmarkItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('line', models.PositiveIntegerField(help_text='Line of the file it came from.')),
-                ('external_id', models.CharField(blank=True, max_length=255)),
-                ('text', models.TextField()),
-                ('normalized', models.TextField()),
-                ('normalized_hash', models.CharField(help_text='SHA-256 of the normalized text.', max_length=64)),
-                ('benchmark', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='items', to='annotator.benchmark')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("line", models.PositiveIntegerField(help_text="Line of the file it came from.")),
+                ("external_id", models.CharField(blank=True, max_length=255)),
+                ("text", models.TextField()),
+                ("normalized", models.TextField()),
+                (
+                    "normalized_hash",
+                    models.CharField(help_text="SHA-256 of the normalized text.", max_length=64),
+                ),
+                (
+                    "benchmark",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="items",
+                        to="annotator.benchmark",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['benchmark', 'line'],
+                "ordering": ["benchmark", "line"],
             },
         ),
         migrations.CreateModel(
-            name='Contamination',
+            name="Contamination",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('exact', models.BooleanField(help_text='The normalized texts are the same.')),
-                ('overlap', models.PositiveIntegerField(help_text='How many word n-grams the two share.')),
-                ('ngram_size', models.PositiveSmallIntegerField()),
-                ('ngrams', models.JSONField(default=list, help_text='The first shared n-grams.')),
-                ('checked_at', models.DateTimeField(auto_now=True)),
-                ('benchmark', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='annotator.benchmark')),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='annotator.benchmarkitem')),
-                ('problem', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='contaminations', to='annotator.problem')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("exact", models.BooleanField(help_text="The normalized texts are the same.")),
+                (
+                    "overlap",
+                    models.PositiveIntegerField(help_text="How many word n-grams the two share."),
+                ),
+                ("ngram_size", models.PositiveSmallIntegerField()),
+                ("ngrams", models.JSONField(default=list, help_text="The first shared n-grams.")),
+                ("checked_at", models.DateTimeField(auto_now=True)),
+                (
+                    "benchmark",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="annotator.benchmark",
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="annotator.benchmarkitem",
+                    ),
+                ),
+                (
+                    "problem",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="contaminations",
+                        to="annotator.problem",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['benchmark__name'],
+                "ordering": ["benchmark__name"],
             },
         ),
         migrations.CreateModel(
-            name='NearDuplicate',
+            name="NearDuplicate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('group', models.PositiveBigIntegerField(db_index=True)),
-                ('problem', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='near_duplicate', to='annotator.problem')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("group", models.PositiveBigIntegerField(db_index=True)),
+                (
+                    "problem",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="near_duplicate",
+                        to="annotator.problem",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='benchmarkitem',
-            index=models.Index(fields=['normalized_hash'], name='benchmark_item_hash_idx'),
+            model_name="benchmarkitem",
+            index=models.Index(fields=["normalized_hash"], name="benchmark_item_hash_idx"),
         ),
         migrations.AddIndex(
-            model_name='contamination',
-            index=models.Index(fields=['benchmark', 'problem'], name='contamination_bench_idx'),
+            model_name="contamination",
+            index=models.Index(fields=["benchmark", "problem"], name="contamination_bench_idx"),
         ),
         migrations.AddConstraint(
-            model_name='contamination',
-            constraint=models.UniqueConstraint(fields=('problem', 'benchmark'), name='contamination_problem_benchmark_uniq'),
+            model_name="contamination",
+            constraint=models.UniqueConstraint(
+                fields=("problem", "benchmark"), name="contamination_problem_benchmark_uniq"
+            ),
         ),
     ]
