@@ -131,3 +131,29 @@ def benchmarks_overview() -> list[dict]:
             }
         )
     return rows
+
+
+def benchmark_names() -> list[str]:
+    return list(Benchmark.objects.values_list("name", flat=True))
+
+
+def contaminated(problem, *, besides: list[str] = (), benchmark: str = "") -> Exists:
+    """Whether the problem (an OuterRef) is in a benchmark other than ``besides``
+    (or in ``benchmark``): a condition for querysets of other records."""
+    overlaps = Contamination.objects.filter(problem=problem)
+    if benchmark:
+        overlaps = overlaps.filter(benchmark__name=benchmark)
+    if besides:
+        overlaps = overlaps.exclude(benchmark__name__in=list(besides))
+    return Exists(overlaps)
+
+
+def benchmarks_of_problems(names: list[str]) -> dict[str, list[str]]:
+    """Problem key (``source:external_id``) -> the names, among these, of its benchmarks."""
+    found: dict[str, list[str]] = {}
+    rows = Contamination.objects.filter(benchmark__name__in=list(names)).values_list(
+        "problem__source", "problem__external_id", "benchmark__name"
+    )
+    for source, external_id, name in rows.order_by("benchmark__name").iterator(chunk_size=2000):
+        found.setdefault(f"{source}:{external_id}", []).append(name)
+    return found
