@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from annotator.roles import Role, role_required
+from annotator.selectors import benchmarks_overview
 from expansion.filters import CHECK_CHOICES
 from expansion.models import LLMEndpoint, PromptVersion, Trace
 from expansion.selectors import filter_choices
@@ -199,6 +200,7 @@ def exports(request):
     from .models import Export
 
     errors = {}
+    benchmarks = benchmarks_overview()
     if request.method == "POST":
         data = {key: value for key, value in request.POST.items() if value != ""}
         form = ExportRequestSerializer(data=data)
@@ -211,6 +213,7 @@ def exports(request):
         "exports": Export.objects.all()[:50], "errors": errors, "post": request.POST,
         "formats": ["messages", "sharegpt", "alpaca", "dpo", "raw"],
         "styles": ["think-tags", "still", "reasoning-field"],
+        "benchmarks": benchmarks, "benchmark_names": [row["name"] for row in benchmarks],
     })  # fmt: skip
 
 

@@ -143,3 +143,48 @@ def test_dedup_of_dpo_pairs_each_side_once(tmp_path, reviewer_user):
                  "--dedup", stdout=out, stderr=StringIO())  # fmt: skip
     assert len((tmp_path / "dpo" / "train.jsonl").read_text().splitlines()) == 1
     assert json.loads((tmp_path / "dpo" / "manifest.json").read_text())["dedup"]["dropped"] == 1
+
+
+@pytest.fixture
+def exported(api_as, admin_user, settings, tmp_path, tasks_inline,
+             django_capture_on_commit_callbacks):  # fmt: skip
+    """Run an export through the API, worker inline; its details as the API answers them."""
+    settings.VAR_DIR = tmp_path
+    api = api_as(admin_user)
+
+    def run(options: dict) -> dict:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = api.post("/api/exports/", options, format="json")
+        assert response.status_code == 202, response.json()
+        return api.get(f"/api/exports/{response.json()['id']}/").json()
+
+    return run
+
+
+def test_the_api_leaves_out_allows_and_dedups(exported, corpus):
+    detail = exported({"format": "messages"})
+    assert detail["counts"] == {"train": 1}
+    assert detail["manifest"]["contamination"]["aime"]["left_out"] == 2
+    detail = exported({"format": "messages", "allow_contaminated": "aime", "dedup": True})
+    assert detail["counts"] == {"train": 3}
+    assert detail["manifest"]["contamination"]["aime"]["kept"] == 2
+    assert detail["manifest"]["dedup"]["dropped"] == 0
+
+
+def test_the_api_refuses_an_unknown_benchmark(api_as, admin_user, corpus):
+    response = api_as(admin_user).post(
+        "/api/exports/", {"format": "messages", "allow_contaminated": "mmlu"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "No benchmark named mmlu; registered: aime, gpqa." in json.dumps(response.json())
+
+
+def test_the_export_page_names_the_benchmarks_and_a_bank_that_is_one(
+    client_as, admin_user, reviewer_user
+):
+    ProblemFactory(statement=IN_BENCH)
+    register("math500", IN_BENCH)
+    page = client_as(admin_user).get("/exports/").content.decode()
+    assert "<strong>math500</strong>: 1 item; 1 problem of the bank in it." in page
+    assert "the demo's problems are MATH-500 itself" in page
+    assert 'name="allow_contaminated"' in page and 'name="dedup"' in page
