@@ -32,11 +32,22 @@ KEPT_NGRAMS = 20  # shared n-grams stored per contaminated problem, for people t
 CHUNK = 2000
 
 
+def _prepared(text: str) -> str:
+    """NFKC (for text that is not ASCII), lower case, LaTeX spacing as a space: this text
+    has the words of the normalized one, and is quicker to make."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    return LATEX_SPACING.sub(" ", text.lower())
+
+
+def _finished(prepared: str) -> str:
+    return SPACE_BY_SYMBOL.sub(r"\1", SPACES.sub(" ", prepared)).strip()
+
+
 def normalize(text: str) -> str:
     """The text as the exact-match test compares it: NFKC, lower case, LaTeX spacing gone,
     runs of white space as one space, none beside a symbol (``x + 1`` is ``x+1``)."""
-    text = LATEX_SPACING.sub(" ", unicodedata.normalize("NFKC", text).lower())
-    return SPACE_BY_SYMBOL.sub(r"\1", SPACES.sub(" ", text)).strip()
+    return _finished(_prepared(text))
 
 
 def words(normalized: str) -> list[str]:
@@ -97,20 +108,27 @@ class BenchmarkIndex:
         """The benchmarks this text overlaps, with the item each overlap points at most."""
         if not self.benchmarks:
             return []
-        normalized = normalize(text)
-        tokens = words(normalized)
-        hashes = [hash(gram) for gram in ngrams(tokens, self.n)]
-        found = []
+        prepared = _prepared(text)
+        tokens = words(prepared)  # the words of normalize(text)
+        hashes = set(map(hash, ngrams(tokens, self.n)))
+        normalized, found = None, []
         for bench in self.benchmarks.values():
-            exact = bench.exact.get(normalized)
-            hits = [(i, bench.grams[h]) for i, h in enumerate(hashes) if h in bench.grams]
-            if exact is None and not hits:
+            common = bench.grams.keys() & hashes  # in C, over the smaller set
+            # Equal texts of n words or more share every n-gram: only without a shared
+            # n-gram and with fewer words is the exact test still needed.
+            if not common and len(tokens) >= self.n:
                 continue
-            item = exact or Counter(item for _, item in hits).most_common(1)[0][0]
-            shared = tuple(" ".join(tokens[i : i + self.n]) for i, hit in hits if hit == item)[
-                :KEPT_NGRAMS
-            ]
-            found.append(Match(bench.id, item, exact is not None, len(hits), shared))
+            normalized = normalized if normalized is not None else _finished(prepared)
+            exact = bench.exact.get(normalized)
+            if exact is None and not common:
+                continue
+            item = exact or Counter(bench.grams[h] for h in common).most_common(1)[0][0]
+            shared = dict.fromkeys(
+                " ".join(gram) for gram in ngrams(tokens, self.n)
+                if bench.grams.get(hash(gram)) == item
+            )  # fmt: skip
+            found.append(Match(bench.id, item, exact is not None, len(common),
+                               tuple(shared)[:KEPT_NGRAMS]))  # fmt: skip
         return found
 
 
