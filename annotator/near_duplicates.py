@@ -18,6 +18,9 @@ from .models import NearDuplicate, Problem
 
 PERMUTATIONS = 128
 CHUNK = 2000
+# Making a MinHash draws its permutations, which costs more than hashing a statement's
+# shingles; a copy of this one (or MinHash.bulk) reuses them.
+_EMPTY = MinHash(num_perm=PERMUTATIONS)
 
 
 def shingles(text: str, size: int | None = None) -> set[bytes]:
@@ -33,9 +36,16 @@ def signature(text: str) -> MinHash | None:
     found = shingles(text)
     if not found:
         return None
-    minhash = MinHash(num_perm=PERMUTATIONS)
+    minhash = _EMPTY.copy()
     minhash.update_batch(list(found))
     return minhash
+
+
+def signatures(texts: list[str]) -> list[MinHash | None]:
+    """signature() of each text, in bulk."""
+    found = [shingles(text) for text in texts]
+    made = iter(MinHash.bulk([list(s) for s in found if s], num_perm=PERMUTATIONS))
+    return [next(made) if s else None for s in found]
 
 
 class Sketch:
@@ -89,8 +99,10 @@ def problems_sketch(problems: Iterable[tuple[int, str]] | None = None) -> Sketch
     if problems is None:
         problems = Problem.objects.order_by("pk").values_list("pk", "statement")
         problems = problems.iterator(chunk_size=CHUNK)
-    for pk, statement in problems:
-        sketch.add(pk, signature(statement))
+    problems = iter(problems)
+    while chunk := list(islice(problems, CHUNK)):
+        for (pk, _), minhash in zip(chunk, signatures([s for _, s in chunk]), strict=True):
+            sketch.add(pk, minhash)
     return sketch
 
 

@@ -93,9 +93,9 @@ class _Hygiene:
               report: "ImportReport", dry_run: bool) -> None:  # fmt: skip
         """Count and (unless a dry run) store the rows' contamination and signatures."""
         matches = {}
-        for row, problem in zip(rows, problems, strict=True):
+        minhashes = near_duplicates.signatures([row.values["statement"] for row in rows])
+        for row, problem, minhash in zip(rows, problems, minhashes, strict=True):
             statement = row.values["statement"]
-            minhash = near_duplicates.signature(statement)
             besides = problem.pk if problem else None
             if self.sketch.similar(minhash, besides=besides):
                 report.near_duplicates += 1
