@@ -174,9 +174,8 @@ def test_a_name_is_registered_once_unless_replaced(tmp_path):
         add(path, "--name", "aime,24")
 
 
-def test_index_matches_ten_thousand_items_per_benchmark_lookup(tmp_path):
-    """The index answers per n-gram of the problem: one benchmark of many items, each
-    problem matched to the item it overlaps."""
+def test_the_index_points_at_the_item_a_problem_overlaps(tmp_path):
+    """Of 300 items that share most of their words, the one the problem quotes."""
     path = write_jsonl(tmp_path / "many.jsonl", [
         {"problem": f"Item number {n} asks for the sum of the first {n} odd numbers squared."}
         for n in range(300)
