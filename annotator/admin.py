@@ -1,10 +1,27 @@
+import tempfile
+from pathlib import Path
+
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.html import format_html_join
 from rest_framework.authtoken.models import TokenProxy
 
 from . import services
-from .models import Annotation, AnnotationRevision, ApiToken, Problem, WorkspaceSettings
+from .benchmarks import benchmark_add
+from .models import (
+    Annotation,
+    AnnotationRevision,
+    ApiToken,
+    Benchmark,
+    BenchmarkItem,
+    Contamination,
+    Problem,
+    WorkspaceSettings,
+)
+from .problem_import import ImportFileError
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -118,3 +135,104 @@ class ApiTokenAdmin(ReadOnlyAdmin):
     def revoke(self, request, queryset):
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, f"{count} token(s) revoked.", messages.SUCCESS)
+
+
+class BenchmarkAddForm(forms.ModelForm):
+    """Adding a benchmark means uploading its file: the items are read, every problem of the
+    bank is compared with them, and a bad line refuses the whole file."""
+
+    file = forms.FileField(help_text="JSONL or CSV, one benchmark problem per line or row.")
+
+    class Meta:
+        model = Benchmark
+        fields = ["name", "text_field"]
+
+    def clean(self):
+        data = super().clean()
+        upload = data.get("file")
+        if self.errors or upload is None:
+            return data
+        suffix = Path(upload.name).suffix.lower()
+        with tempfile.NamedTemporaryFile(suffix=suffix, dir=settings.VAR_DIR) as copy:
+            for chunk in upload.chunks():
+                copy.write(chunk)
+            copy.flush()
+            try:
+                report = benchmark_add(
+                    path=Path(copy.name),
+                    name=data["name"],
+                    text_field=data["text_field"],
+                    file_name=upload.name,
+                )
+            except ImportFileError as exc:
+                raise forms.ValidationError(str(exc)) from exc
+        if report.errors:
+            shown = [str(error) for error in report.errors[:20]]
+            more = len(report.errors) - len(shown)
+            raise forms.ValidationError([*shown, *([f"... and {more} more."] if more else []),
+                                         "Nothing was stored."])  # fmt: skip
+        self.report = report
+        self.instance = Benchmark.objects.get(name=report.name)
+        return data
+
+
+@admin.register(Benchmark)
+class BenchmarkAdmin(admin.ModelAdmin):
+    list_display = ["name", "item_count", "problems_contaminated", "file_name", "created_at"]
+    readonly_fields = ["name", "file_name", "text_field", "item_count", "problems_contaminated",
+                       "created_at"]  # fmt: skip
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            _items=Count("items", distinct=True),
+            _problems=Subquery(
+                Contamination.objects.filter(benchmark=OuterRef("pk")).order_by()
+                .values("benchmark").annotate(n=Count("pk")).values("n")
+            ),
+        )  # fmt: skip
+
+    @admin.display(description="items", ordering="_items")
+    def item_count(self, obj) -> int:
+        return getattr(obj, "_items", None) or obj.items.count()
+
+    @admin.display(description="problems of the bank in it")
+    def problems_contaminated(self, obj) -> int:
+        found = getattr(obj, "_problems", None)
+        return found if found is not None else Contamination.objects.filter(benchmark=obj).count()
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = BenchmarkAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ["name", "text_field", "file"] if obj is None else self.readonly_fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.readonly_fields
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        report = getattr(form, "report", None)
+        if report is not None:
+            count = report.contaminated[report.name]
+            level = messages.WARNING if count else messages.INFO
+            self.message_user(request, f"{report.items} item(s) read; {count} problem(s) of "
+                              "the bank overlap this benchmark.", level)  # fmt: skip
+
+
+@admin.register(BenchmarkItem)
+class BenchmarkItemAdmin(ReadOnlyAdmin):
+    list_display = ["benchmark", "line", "external_id", "text"]
+    list_filter = ["benchmark"]
+    search_fields = ["text", "external_id"]
+
+
+@admin.register(Contamination)
+class ContaminationAdmin(ReadOnlyAdmin):
+    list_display = ["problem", "benchmark", "exact", "overlap", "ngram_size", "checked_at"]
+    list_filter = ["benchmark", "exact"]
+    list_select_related = ["problem", "benchmark"]
+    search_fields = ["problem__external_id", "problem__statement"]

@@ -30,13 +30,21 @@ MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
 
 class ProblemSerializer(serializers.ModelSerializer):
+    contaminated_by = serializers.SerializerMethodField(
+        help_text="Names of the registered benchmarks that contain this problem."
+    )
+
     class Meta:
         model = Problem
         fields = [
             "id", "source", "external_id", "statement", "reference_solution",
-            "reference_answer", "subject", "level", "metadata", "created_at", "updated_at",
+            "reference_answer", "subject", "level", "metadata", "contaminated_by",
+            "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def get_contaminated_by(self, problem) -> list[str]:
+        return [c.benchmark.name for c in problem.contaminations.all()]
 
 
 @extend_schema_view(
@@ -47,6 +55,11 @@ class ProblemSerializer(serializers.ModelSerializer):
             OpenApiParameter("subject", str),
             OpenApiParameter("level", int),
             OpenApiParameter("status", str, enum=list(ANNOTATION_STATUSES)),
+            OpenApiParameter(
+                "contamination",
+                str,
+                description="clean, contaminated (by any benchmark) or a benchmark's name.",
+            ),
         ]
     )
 )
@@ -59,7 +72,7 @@ class ProblemViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         if self.action != "list":
-            return Problem.objects.all()
+            return Problem.objects.prefetch_related("contaminations__benchmark")
         form = ProblemFilterForm(self.request.query_params)
         if not form.is_valid():
             raise serializers.ValidationError(form.errors)
@@ -89,6 +102,14 @@ class ImportReportSerializer(serializers.Serializer):
     skipped = serializers.IntegerField()
     written = serializers.BooleanField()
     errors = serializers.ListField(child=serializers.CharField())
+    near_duplicates = serializers.IntegerField(
+        help_text="Incoming rows (created or changed) that are near-duplicates of problems "
+        "already in the bank."
+    )
+    contaminated = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Incoming rows that overlap each registered benchmark, by its name.",
+    )
 
 
 class ProblemImportView(viewsets.ViewSet):
@@ -128,6 +149,7 @@ class ProblemImportView(viewsets.ViewSet):
             "rows": report.rows, "created": report.created, "updated": report.updated,
             "unchanged": report.unchanged, "skipped": report.skipped, "written": report.written,
             "errors": [str(error) for error in report.errors],
+            "near_duplicates": report.near_duplicates, "contaminated": dict(report.contaminated),
         }  # fmt: skip
         failed = report.errors and not data.validated_data["skip_invalid"]
         return Response(body, status=status.HTTP_400_BAD_REQUEST if failed else status.HTTP_200_OK)

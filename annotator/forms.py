@@ -44,6 +44,10 @@ class ProblemFilterForm(forms.Form):
     status = forms.ChoiceField(
         required=False, choices=[("", "Any status"), *ANNOTATION_STATUSES.items()]
     )
+    contamination = forms.CharField(
+        required=False, max_length=100,
+        help_text="clean, contaminated (by any benchmark) or a benchmark's name.",
+    )  # fmt: skip
 
     def selector_kwargs(self) -> dict:
         data = self.cleaned_data if self.is_valid() else {}
@@ -53,4 +57,5 @@ class ProblemFilterForm(forms.Form):
             "subject": data.get("subject") or "",
             "level": data.get("level"),
             "annotation_status": data.get("status") or "",
+            "contamination": (data.get("contamination") or "").strip(),
         }

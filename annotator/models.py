@@ -193,3 +193,72 @@ class ApiToken(models.Model):
     def is_usable(self, now=None) -> bool:
         now = now or timezone.now()
         return self.revoked_at is None and self.expires_at > now
+
+
+class Benchmark(models.Model):
+    """An evaluation set whose problems must not reach training data (AIME, MATH-500, ...)."""
+
+    name = models.CharField(max_length=100, unique=True, help_text="e.g. aime24, math500.")
+    file_name = models.CharField(max_length=255, blank=True)
+    text_field = models.CharField(max_length=100, default="problem")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BenchmarkItem(models.Model):
+    """One benchmark problem, with the normalized text the checks compare."""
+
+    benchmark = models.ForeignKey(Benchmark, on_delete=models.CASCADE, related_name="items")
+    line = models.PositiveIntegerField(help_text="Line of the file it came from.")
+    external_id = models.CharField(max_length=255, blank=True)
+    text = models.TextField()
+    normalized = models.TextField()
+    normalized_hash = models.CharField(max_length=64, help_text="SHA-256 of the normalized text.")
+
+    class Meta:
+        ordering = ["benchmark", "line"]
+        indexes = [models.Index(fields=["normalized_hash"], name="benchmark_item_hash_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.benchmark}:{self.external_id or self.line}"
+
+
+class Contamination(models.Model):
+    """A problem that overlaps a benchmark: the item it matches and the shared n-grams."""
+
+    problem = models.ForeignKey(Problem, on_delete=models.CASCADE, related_name="contaminations")
+    benchmark = models.ForeignKey(Benchmark, on_delete=models.CASCADE, related_name="+")
+    item = models.ForeignKey(BenchmarkItem, on_delete=models.CASCADE, related_name="+")
+    exact = models.BooleanField(help_text="The normalized texts are the same.")
+    overlap = models.PositiveIntegerField(help_text="How many word n-grams the two share.")
+    ngram_size = models.PositiveSmallIntegerField()
+    ngrams = models.JSONField(default=list, help_text="The first shared n-grams.")
+    checked_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["benchmark__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["problem", "benchmark"], name="contamination_problem_benchmark_uniq"
+            )
+        ]
+        indexes = [models.Index(fields=["benchmark", "problem"], name="contamination_bench_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.problem} in {self.benchmark}"
+
+
+class NearDuplicate(models.Model):
+    """A problem's place in a group of near-duplicate statements (two or more problems);
+    ``group`` is the id of the group's first problem."""
+
+    problem = models.OneToOneField(Problem, on_delete=models.CASCADE, related_name="near_duplicate")
+    group = models.PositiveBigIntegerField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.problem} in group {self.group}"

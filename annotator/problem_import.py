@@ -7,6 +7,7 @@ by (source, external id) so that re-importing the same file changes nothing.
 
 import csv
 import json
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Problem
+from . import near_duplicates
+from .decontamination import BenchmarkIndex, contaminations_replace
+from .models import Benchmark, Problem
 
 REQUIRED_FIELDS = ("problem", "answer", "unique_id")
 KNOWN_FIELDS = (*REQUIRED_FIELDS, "solution", "subject", "level")
@@ -65,6 +68,50 @@ class ImportReport:
     skipped: int = 0
     errors: list[RowError] = field(default_factory=list)
     written: bool = False
+    # Rows (created or changed) whose statement is a near-duplicate of a problem already in
+    # the bank, and those a registered benchmark contains, per benchmark name.
+    near_duplicates: int = 0
+    contaminated: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class _Hygiene:
+    """What each batch is compared with: the benchmarks and the bank as it was."""
+
+    index: BenchmarkIndex
+    names: dict[int, str]
+    sketch: near_duplicates.Sketch
+    written: dict[int, object] = field(default_factory=dict)  # problem id -> its signature
+
+    @classmethod
+    def start(cls) -> "_Hygiene":
+        index = BenchmarkIndex()
+        names = dict(Benchmark.objects.values_list("pk", "name"))
+        return cls(index=index, names=names, sketch=near_duplicates.problems_sketch())
+
+    def check(self, rows: list["ProblemRow"], problems: list[Problem | None],
+              report: "ImportReport", dry_run: bool) -> None:  # fmt: skip
+        """Count and (unless a dry run) store the rows' contamination and signatures."""
+        matches = {}
+        minhashes = near_duplicates.signatures([row.values["statement"] for row in rows])
+        for row, problem, minhash in zip(rows, problems, minhashes, strict=True):
+            statement = row.values["statement"]
+            besides = problem.pk if problem else None
+            if self.sketch.similar(minhash, besides=besides):
+                report.near_duplicates += 1
+            found = self.index.match(statement)
+            report.contaminated.update(self.names[m.benchmark_id] for m in found)
+            if problem is not None and problem.pk is not None:
+                matches[problem.pk] = found
+                self.written[problem.pk] = minhash
+        if not dry_run and matches:
+            contaminations_replace(matches, benchmark_ids=self.index.ids, n=self.index.n)
+
+    def finish(self) -> None:
+        """Regroup the bank's near-duplicates, the written problems among them."""
+        for pk, minhash in self.written.items():
+            self.sketch.add(pk, minhash)
+        near_duplicates.problem_groups_store(self.sketch)
 
 
 @dataclass(frozen=True)
@@ -264,7 +311,8 @@ def _validate_file(path: Path, fmt: str, name: str, report: ImportReport) -> set
     return bad_lines
 
 
-def _write_batch(source: str, batch: list[ProblemRow], report: ImportReport, dry_run: bool) -> None:
+def _write_batch(source: str, batch: list[ProblemRow], report: ImportReport, dry_run: bool,
+                 hygiene: _Hygiene) -> None:  # fmt: skip
     existing = {
         problem.external_id: problem
         for problem in Problem.objects.filter(
@@ -272,11 +320,13 @@ def _write_batch(source: str, batch: list[ProblemRow], report: ImportReport, dry
         )
     }
     to_create, to_update = [], []
+    changed_rows, changed = [], []  # rows created or changed, and their problems
     now = timezone.now()
     for row in batch:
         problem = existing.get(row.external_id)
         if problem is None:
-            to_create.append(Problem(source=source, external_id=row.external_id, **row.values))
+            problem = Problem(source=source, external_id=row.external_id, **row.values)
+            to_create.append(problem)
         elif any(getattr(problem, name) != value for name, value in row.values.items()):
             for name, value in row.values.items():
                 setattr(problem, name, value)
@@ -284,11 +334,15 @@ def _write_batch(source: str, batch: list[ProblemRow], report: ImportReport, dry
             to_update.append(problem)
         else:
             report.unchanged += 1
+            continue
+        changed_rows.append(row)
+        changed.append(problem)
     report.created += len(to_create)
     report.updated += len(to_update)
     if not dry_run:
         Problem.objects.bulk_create(to_create)
         Problem.objects.bulk_update(to_update, [*FIELD_MAP.values(), "metadata", "updated_at"])
+    hygiene.check(changed_rows, changed, report, dry_run)
 
 
 def problems_import(
@@ -320,6 +374,7 @@ def problems_import(
     if report.errors and not skip_invalid:
         return report
     report.skipped = len(bad_lines)
+    hygiene = _Hygiene.start()
     with transaction.atomic():
         batch: list[ProblemRow] = []
         for line, record in _read(path, fmt, name):
@@ -327,9 +382,11 @@ def problems_import(
                 continue
             batch.append(validate_record(line, record))
             if len(batch) >= batch_size:
-                _write_batch(source, batch, report, dry_run)
+                _write_batch(source, batch, report, dry_run, hygiene)
                 batch = []
         if batch:
-            _write_batch(source, batch, report, dry_run)
+            _write_batch(source, batch, report, dry_run, hygiene)
+        if not dry_run and hygiene.written:
+            hygiene.finish()
     report.written = not dry_run
     return report

@@ -335,3 +335,8 @@ LOGGING = {
 # Work rules (see README).
 ANNOTATION_LEASE_MINUTES = envint("ANNOTATION_LEASE_MINUTES", 120)
 ANNOTATIONS_PER_PROBLEM = envint("ANNOTATIONS_PER_PROBLEM", 1)
+
+# Data hygiene (see README): benchmark decontamination and near-duplicate problems.
+DECONTAMINATION_NGRAM = envint("DECONTAMINATION_NGRAM", 8)  # words per n-gram, as s1/OpenR1
+NEAR_DUPLICATE_THRESHOLD = envfloat("NEAR_DUPLICATE_THRESHOLD", 0.8)  # Jaccard of shingles
+NEAR_DUPLICATE_SHINGLE = envint("NEAR_DUPLICATE_SHINGLE", 3)  # words per shingle

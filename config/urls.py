@@ -43,6 +43,7 @@ api_urlpatterns = [
 urlpatterns = [
     path("", curation_home.home, name="home"),
     path("problems/", problem_views.problems, name="problem-list"),
+    path("problems/<int:problem_id>/", problem_views.problem_detail, name="problem-detail"),
     path("annotations/next/", workspace.next_problem, name="annotation-next"),
     path("annotations/preview/", workspace.preview, name="annotation-preview"),
     path("annotations/<int:annotation_id>/", workspace.edit, name="annotation-edit"),

@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -11,6 +12,7 @@ from annotator.roles import HasRole, Role
 from .exports.records import FORMATS, STATUSES, STYLES
 from .exports.runs import DAYS, export_start
 from .exports.writer import ExportError, check_style, parse_splits
+from .filters import BenchmarkNamesField
 from .models import Export
 
 
@@ -62,12 +64,29 @@ class ExportRequestSerializer(serializers.Serializer):
     min_tokens = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
     checks_passed = serializers.BooleanField(default=False)
     include_simulated = serializers.BooleanField(default=False)
+    allow_contaminated = serializers.CharField(
+        required=False, allow_blank=True, max_length=Export.FILTER_MAX_CHARS,
+        help_text="Benchmarks whose problems' traces are kept, comma-separated (by default "
+                  "the traces of every registered benchmark's problems are left out).",
+    )  # fmt: skip
+    dedup = serializers.BooleanField(
+        default=False, help_text="Keep one trace per group of near-duplicate traces of a problem."
+    )
 
     def validate_level(self, value):
         try:
             return parse_level(value)
         except ValueError as exc:
             raise serializers.ValidationError("Enter a whole number, e.g. 5 or Level 5.") from exc
+
+    def validate_allow_contaminated(self, value):
+        field = BenchmarkNamesField()
+        names = field.to_python(value)
+        try:
+            field.validate(names)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+        return names
 
     def validate_split(self, value):
         try:

@@ -2,6 +2,7 @@
 
 from django import forms
 
+from annotator.selectors import benchmark_names
 from expansion.filters import IdField, TraceFilterForm, day_field
 
 from .models import TraceReview
@@ -28,6 +29,25 @@ class QueueFilterForm(TraceFilterForm):
     LISTS = ("checks",)
 
 
+class BenchmarkNamesField(forms.Field):
+    """Registered benchmark names, as ``aime24,math500`` or a list; an unknown one is named."""
+
+    def to_python(self, value) -> list[str]:
+        if value in (None, ""):
+            return []
+        parts = value.split(",") if isinstance(value, str) else list(value)
+        return sorted({str(part).strip() for part in parts if str(part).strip()})
+
+    def validate(self, value) -> None:
+        known = set(benchmark_names())
+        unknown = [name for name in value if name not in known]
+        if unknown:
+            raise forms.ValidationError(
+                f"No benchmark named {', '.join(unknown)}; registered: "
+                f"{', '.join(sorted(known)) or 'none'}."
+            )
+
+
 class ExportFilterForm(ReviewFilterForm):
     """The filters of an export (``export_dataset``, ``POST /api/exports/``). Here ``status``
     is the review status, as the option always meant; every trace exported has succeeded."""
@@ -40,3 +60,7 @@ class ExportFilterForm(ReviewFilterForm):
     min_tokens = forms.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
     checks_passed = forms.BooleanField(required=False, help_text="No automatic check flagged it.")
     include_simulated = forms.BooleanField(required=False)
+    allow_contaminated = BenchmarkNamesField(
+        required=False, label="Allow benchmarks",
+        help_text="Keep the traces of problems in these benchmarks (comma-separated names).",
+    )  # fmt: skip

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from annotator.roles import Role, role_required
+from annotator.selectors import benchmarks_overview
 from expansion.filters import CHECK_CHOICES
 from expansion.markers import DEFAULT_LANGUAGE
 from expansion.models import LLMEndpoint, PromptVersion, Trace
@@ -202,6 +203,7 @@ def exports(request):
     from .models import Export
 
     errors = {}
+    benchmarks = benchmarks_overview()
     if request.method == "POST":
         data = {key: value for key, value in request.POST.items() if value != ""}
         form = ExportRequestSerializer(data=data)
@@ -214,6 +216,7 @@ def exports(request):
         "exports": Export.objects.all()[:50], "errors": errors, "post": request.POST,
         "formats": ["messages", "sharegpt", "alpaca", "dpo", "raw"],
         "styles": ["think-tags", "still", "reasoning-field"],
+        "benchmarks": benchmarks, "benchmark_names": [row["name"] for row in benchmarks],
     })  # fmt: skip
 
 

@@ -34,6 +34,7 @@ PASSWORD = "correct-horse-battery"
 MATRIX = {
     "/": {"GET": (302, 200, 200, 200)},
     "/problems/": {"GET": (302, 403, 200, 200)},
+    "/problems/{p}/": {"GET": (302, 403, 200, 200)},
     "/annotations/{a}/": {"GET": (302, 200, 200, 200)},
     "/annotations/{d}/release/": {"POST": (302, 302, 403, 403)},
     "/annotations/{d}/save/": {"POST": (302, 302, 403, 403)},

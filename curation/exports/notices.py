@@ -16,7 +16,7 @@ STATUS_WORDS = {"approved": "approved", "rejected": "rejected", "pending": "pend
                 "any": "finished"}  # fmt: skip
 COMMAND_INCLUDE = "pass --include-simulated"
 # Filters that are not "the other filters" of the explanation.
-NOT_A_FILTER = ("status", "include_simulated")
+NOT_A_FILTER = ("status", "include_simulated", "allow_contaminated")
 
 
 class LeftOut(NamedTuple):
@@ -25,6 +25,8 @@ class LeftOut(NamedTuple):
     simulated: int  # simulated traces that every other filter kept
     by_filters: int  # the rest: left out by the filters
     filters: dict  # the filters given, by name
+    contaminated: int = 0  # what the filters kept, left out for their benchmarks
+    benchmarks: dict | None = None  # traces left out per benchmark name
 
 
 def _plural(count: int, noun: str) -> str:
@@ -50,14 +52,20 @@ def plain(value):
 
 def left_out(filters: dict, *, matched: int) -> LeftOut:
     """Count what these filters left out of the traces with their review status."""
+    from .hygiene import left_out_by_benchmark
+
     status = filters.get("status", "approved")
-    with_status = records.export_queryset(status=status, include_simulated=True).count()
-    with_simulated = matched
+    query = records.export_queryset
+    with_status = query(status=status, include_simulated=True, decontaminate=False).count()
+    by_rules = query(**filters, decontaminate=False).count()  # before the benchmarks' rule
+    with_simulated = by_rules
     if not filters.get("include_simulated"):
-        with_simulated = records.export_queryset(**{**filters, "include_simulated": True}).count()
+        with_simulated = query(**{**filters, "include_simulated": True}, decontaminate=False)
+        with_simulated = with_simulated.count()
     given = {k: v for k, v in filters.items() if k not in NOT_A_FILTER and _given(k, v)}
-    return LeftOut(status, with_status, with_simulated - matched, with_status - with_simulated,
-                   given)  # fmt: skip
+    benchmarks = dict(left_out_by_benchmark(filters)) if by_rules > matched else {}
+    return LeftOut(status, with_status, with_simulated - by_rules, with_status - with_simulated,
+                   given, by_rules - matched, benchmarks)  # fmt: skip
 
 
 def explain(left: LeftOut, *, include: str = COMMAND_INCLUDE) -> str:
@@ -70,6 +78,13 @@ def explain(left: LeftOut, *, include: str = COMMAND_INCLUDE) -> str:
         verb = "is" if left.simulated == 1 else "are"
         parts.append(f"{left.simulated:,} {verb} simulated and left out ({include} to export "
                      f"{'it' if left.simulated == 1 else 'them'})")  # fmt: skip
+    if left.contaminated:
+        names = ", ".join(f"{name} {count:,}" for name, count in (left.benchmarks or {}).items())
+        first = next(iter(left.benchmarks or {"NAME": 0}))
+        parts.append(f"{left.contaminated:,} {'is' if left.contaminated == 1 else 'are'} of "
+                     f"problems in a registered benchmark and left out ({names}; allow "
+                     f"{first} to export them: --allow-contaminated {first}, or Allow "
+                     "benchmarks on the export page)")  # fmt: skip
     if left.by_filters:
         named = ", ".join(f"{k}={json.dumps(plain(v))}" for k, v in left.filters.items())
         parts.append(f"{left.by_filters:,} {'is' if left.by_filters == 1 else 'are'} left out "

@@ -18,6 +18,7 @@ from django.db import connection
 from django.db.models import BooleanField, Exists, OuterRef, QuerySet
 from django.db.models.expressions import RawSQL
 
+from annotator.selectors import contaminated
 from expansion.models import Trace
 from expansion.prompts import SOLUTION_CLOSE, SOLUTION_OPEN, THOUGHT_CLOSE, THOUGHT_OPEN
 
@@ -44,16 +45,19 @@ def _pseudonym(secret: str, kind: str, user_id: int) -> str:
     return f"{kind}-{digest.hexdigest()[:12]}"
 
 
-def export_queryset(**filters) -> QuerySet[Trace]:
+def export_queryset(*, decontaminate: bool = True, **filters) -> QuerySet[Trace]:
     """The traces an export covers, in a stable order (problem, then trace).
 
     ``filters`` are ExportFilterForm's (old names too: ``since``/``until`` are the days the
-    traces were created), as strings or values; ValueError names a refused one.
+    traces were created), as strings or values; ValueError names a refused one. Traces of
+    problems in a registered benchmark are left out unless it is in ``allow_contaminated``
+    (or ``decontaminate`` is false: to count what that leaves out).
     """
     form = ExportFilterForm.bind(filters)
     if not form.is_valid():
         raise ValueError(" ".join(form.refusals()))
     values = form.filters()
+    allowed = values.pop("allow_contaminated", [])
     status = values.pop("status", "approved")
     min_tokens = values.pop("min_tokens", 0)
     if values.pop("checks_passed", False):
@@ -64,6 +68,8 @@ def export_queryset(**filters) -> QuerySet[Trace]:
     traces = traces_reviewed(status=Trace.Status.SUCCEEDED, review=review, **values)
     if min_tokens:
         traces = traces.filter(completion_tokens__gte=min_tokens)
+    if decontaminate:
+        traces = traces.filter(~contaminated(OuterRef("annotation__problem"), besides=allowed))
     return traces.order_by("annotation__problem__source", "annotation__problem__external_id", "pk")
 
 

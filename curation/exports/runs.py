@@ -15,8 +15,10 @@ from .writer import ExportError, check_style, dataset_export, parse_day, parse_s
 DAYS = ("created_since", "created_until", "finished_since", "finished_until", "since", "until")
 FILTER_KEYS = (
     "status", *DAYS, "source", "subject", "level", "prompt", "endpoint", "model",
-    "min_tokens", "checks_passed", "include_simulated",
+    "min_tokens", "checks_passed", "include_simulated", "allow_contaminated",
 )  # fmt: skip
+# Options kept with the filters (the export record has no column of their own).
+OPTION_KEYS = ("dedup",)
 logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 30
 # An export whose worker has not renewed its heartbeat for this long has lost its worker.
@@ -33,7 +35,8 @@ def export_start(*, user, fmt: str, style: str, system: str, split: str, seed: i
     check_style(fmt, style)
     export = Export.objects.create(
         format=fmt, style=style, system=system, split=split, seed=seed, created_by=user,
-        filters={k: v for k, v in filters.items() if k in FILTER_KEYS and v not in (None, "")},
+        filters={k: v for k, v in filters.items()
+                 if k in (*FILTER_KEYS, *OPTION_KEYS) and v not in (None, "", [], False)},
     )  # fmt: skip
     transaction.on_commit(lambda: run_export.delay(export.pk))
     return export
@@ -67,13 +70,14 @@ class _Heartbeat:
 
 def _write(export: Export):
     filters = dict(export.filters)
+    dedup = bool(filters.pop("dedup", False))
     for key in DAYS:
         if key in filters:
             filters[key] = parse_day(filters[key], key)
     result = dataset_export(
         output=export.folder, fmt=export.format, style=export.style, system=export.system,
         splits=parse_splits(export.split), seed=export.seed, force=True,
-        filters=filters, include_hint=INCLUDE_HINT,
+        filters=filters, include_hint=INCLUDE_HINT, dedup=dedup,
     )  # fmt: skip
     with zipfile.ZipFile(export.archive, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(export.folder.iterdir()):

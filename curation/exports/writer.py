@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
-from . import notices, records
+from . import hygiene, notices, records
 
 PLATFORM_VERSION = "0.1.0"
 DATASET_NAME = "journey"
@@ -128,6 +129,12 @@ def _card(fmt: str, style: str, manifest: dict) -> str:
         "- Checksums and the exact options are in manifest.json.",
         "",
     ]
+    if manifest.get("dedup"):
+        lines.append(f"- Near-duplicate traces of the same problem left out: "
+                     f"{manifest['dedup']['dropped']:,} (Jaccard of word shingles at least "
+                     f"{manifest['dedup']['threshold']}).")  # fmt: skip
+        lines.append("")
+    lines += hygiene.card_lines(manifest.get("contamination", {}))
     if manifest["warnings"]:
         lines += ["## Warnings", "", *(f"- {warning}" for warning in manifest["warnings"]), ""]
     if style == "reasoning-field" and fmt in READING_REASONING:
@@ -191,8 +198,10 @@ def dataset_export(
     filters: dict | None = None,
     progress: Callable[[int, int], None] | None = None,
     include_hint: str = notices.COMMAND_INCLUDE,
+    dedup: bool = False,
 ) -> ExportResult:
-    """Write the export; include_hint says how to include simulated traces where it runs."""
+    """Write the export; include_hint says how to include simulated traces where it runs.
+    With ``dedup`` near-duplicate traces of one problem are written once."""
     if fmt not in records.FORMATS:
         raise ExportError(f"Unknown format {fmt!r}; choose one of {', '.join(records.FORMATS)}.")
     check_style(fmt, style)
@@ -228,24 +237,44 @@ def dataset_export(
     counts = dict.fromkeys(splits, 0)
     problems, last_problem = dict.fromkeys(splits, 0), dict.fromkeys(splits)
     prompts, models, endpoints = set(), set(), set()
+    kept, dropped = hygiene.Kept(filters), 0
     try:
-        pending_problem, chosen, rejected = None, [], []
+        pending_problem, group = None, []
 
         def write(split: str, record: dict, problem: str) -> None:
             line = _dump(record)
             handles[split].write(line)
             hashes[split].update(line)
             counts[split] += 1
+            kept.written(problem)
             if problem != last_problem[split]:  # rows come ordered by problem
                 problems[split] += 1
                 last_problem[split] = problem
 
-        def flush_pairs() -> None:
-            for bad in rejected:
+        def unique(rows: list) -> list:
+            nonlocal dropped
+            if not dedup or len(rows) < 2:
+                return rows
+            rows, left = hygiene.deduplicated(rows)
+            dropped += left
+            return rows
+
+        def flush() -> None:
+            """Write the records of one problem's traces (rows come ordered by problem)."""
+            if not group:
+                return
+            split = split_of(pending_problem, splits, seed)
+            if not dpo:
+                for row in unique(group):
+                    write(split, records.record(row, fmt=fmt, style=style, system=system),
+                          pending_problem)  # fmt: skip
+                return
+            chosen = unique([row for row in group if row.status == "approved"])
+            for bad in unique([row for row in group if row.status == "rejected"]):
                 if chosen:
                     best = min(chosen, key=lambda row: (row.rank or 99, row.pk))
                     pair = records.preference_record(best, bad, style=style, system=system)
-                    write(split_of(pending_problem, splits, seed), pair, pending_problem)
+                    write(split, pair, pending_problem)
 
         with transaction.atomic():  # so that the server-side cursor needs no WITH HOLD
             for done, row in enumerate(records.iterate(traces, fmt=fmt), start=1):
@@ -253,21 +282,13 @@ def dataset_export(
                 prompts.add(row.prompt_version)
                 models.add(row.model)
                 endpoints.add(row.endpoint)
-                if dpo:
-                    if key != pending_problem:
-                        flush_pairs()
-                        pending_problem, chosen, rejected = key, [], []
-                    if row.status == "approved":
-                        chosen.append(row)
-                    elif row.status == "rejected":
-                        rejected.append(row)
-                else:
-                    one = records.record(row, fmt=fmt, style=style, system=system)
-                    write(split_of(key, splits, seed), one, key)
+                if key != pending_problem:
+                    flush()
+                    pending_problem, group = key, []
+                group.append(row)
                 if progress:
                     progress(done, total)
-            if dpo:
-                flush_pairs()
+            flush()
         for handle in handles.values():
             handle.close()
         if sum(counts.values()) == 0:
@@ -287,6 +308,9 @@ def dataset_export(
              "bytes": temporary[name].stat().st_size, "sha256": hashes[name].hexdigest()}
             for name in splits if counts[name]
         ]  # fmt: skip
+        contamination = hygiene.contamination_summary(
+            hygiene.left_out_by_benchmark(filters), kept.counts, hygiene.allowed(filters)
+        )
         manifest = {
             "format": fmt, "style": style, "system": system, "splits": splits, "seed": seed,
             "filters": {k: notices.plain(v) for k, v in sorted(filters.items())},
@@ -295,7 +319,10 @@ def dataset_export(
             "models": sorted(models), "endpoints": sorted(endpoints),
             "platform_version": PLATFORM_VERSION,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "contamination": contamination,
         }  # fmt: skip
+        if dedup:
+            manifest["dedup"] = {"dropped": dropped, "threshold": settings.NEAR_DUPLICATE_THRESHOLD}
         manifest["filters"]["include_simulated"] = bool(filters.get("include_simulated"))
         extra = {"manifest.json": json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
                  "README.md": _card(fmt, style, manifest)}  # fmt: skip

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from annotator.models import Annotation
+from annotator.models import Annotation, Benchmark, BenchmarkItem, Contamination
 from curation import services
 from curation.analytics.filters import AnalyticsFilterForm
 from curation.filters import QueueFilterForm
@@ -35,7 +35,7 @@ STEPS = [{"kind": "attempt", "text": TEXT, "notes": PAYLOADS}]
 # The parameters each list page reads from its query string (search, filters, drill-down).
 REFLECTED = {
     "/review/": [*QueueFilterForm.base_fields, *QueueFilterForm.ALIASES, "page"],
-    "/problems/": ["q", "source", "subject", "level", "status", "page"],
+    "/problems/": ["q", "source", "subject", "level", "status", "contamination", "page"],
     "/traces/": [*TraceFilterForm.base_fields, *TraceFilterForm.ALIASES, "page"],
     "/analytics/traces/": [*AnalyticsFilterForm.base_fields, *AnalyticsFilterForm.ALIASES, "page"],
 }  # fmt: skip
@@ -107,6 +107,18 @@ def world(annotator_user, reviewer_user):
     services.review_decide(trace_id=trace.pk, reviewer=reviewer_user, decision="return",
                            comment=TEXT)  # fmt: skip
     Annotation.objects.filter(pk=trace.annotation_id).update(steps=STEPS, final_answer=TEXT)
+    benchmark = Benchmark.objects.create(name="bench")
+    item = BenchmarkItem.objects.create(
+        benchmark=benchmark,
+        line=1,
+        external_id=TEXT[:200],
+        text=TEXT,
+        normalized=TEXT,
+        normalized_hash="0",
+    )
+    Contamination.objects.create(problem=trace.annotation.problem, benchmark=benchmark,
+                                 item=item, exact=False, overlap=1, ngram_size=8,
+                                 ngrams=PAYLOADS)  # fmt: skip
     return trace
 
 
@@ -128,6 +140,8 @@ def test_stored_payloads_stay_inert_on_every_page(guarded_page, log_in, world):
         page, f"/annotations/{trace.annotation_id}/"
     )
     visit(page, "/review/")  # the trace was returned: nothing awaits review
+    problem = visit(page, f"/problems/{trace.annotation.problem_id}/")
+    assert PAYLOADS[0] in problem and PAYLOADS[2] in problem  # the shared n-grams, as text
     for path in ("/traces/", "/analytics/traces/"):
         assert trace.annotation.problem.external_id in visit(page, path)
 

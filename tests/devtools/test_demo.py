@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 
-from annotator.models import Problem
+from annotator.models import Benchmark, Contamination, Problem
 
 
 @pytest.mark.django_db
@@ -29,6 +29,10 @@ def test_demo_setup_is_safe_to_rerun(settings, tmp_path):
     assert "500 created" in first.getvalue()
     assert "0 created, 500 already there" in second.getvalue()
     assert Problem.objects.count() == 500
+    # The sample is MATH-500: registered once as a benchmark, which marks every problem.
+    assert list(Benchmark.objects.values_list("name", flat=True)) == ["math500"]
+    assert Contamination.objects.filter(exact=True).count() == 500
+    assert "The sample problems are MATH-500 itself" in second.getvalue()
     # The same printed passwords work after a re-run.
     line = next(
         line for line in second.getvalue().splitlines() if line.strip().startswith("reviewer")

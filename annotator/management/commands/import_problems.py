@@ -49,3 +49,11 @@ class Command(BaseCommand):
                 f"{report.unchanged} unchanged, {report.skipped} skipped."
             )
         )
+        self.stdout.write(
+            f"{report.near_duplicates} incoming row(s) are near-duplicates of problems "
+            "already in the bank."
+        )
+        for benchmark, count in sorted(report.contaminated.items()):
+            self.stdout.write(
+                self.style.WARNING(f"{count} incoming row(s) overlap benchmark '{benchmark}'.")
+            )

@@ -51,6 +51,12 @@ class Command(BaseCommand):
         parser.add_argument("--checks-passed", action="store_true",
                             help="Only traces that no automatic check flagged.")  # fmt: skip
         parser.add_argument("--include-simulated", action="store_true")
+        parser.add_argument("--allow-contaminated", default="", metavar="NAME,...",
+                            help="Keep the traces of problems in these benchmarks (by "
+                                 "default all benchmarks' problems are left out).")  # fmt: skip
+        parser.add_argument("--dedup", action="store_true",
+                            help="Keep one trace per group of near-duplicate traces of the "
+                                 "same problem.")  # fmt: skip
 
     def handle(self, *args, **options):
         days = {}
@@ -67,11 +73,13 @@ class Command(BaseCommand):
             "endpoint": options["endpoint"], "model": options["model"],
             "min_tokens": options["min_tokens"], "checks_passed": options["checks_passed"],
             "include_simulated": options["include_simulated"],
+            "allow_contaminated": options["allow_contaminated"],
         }  # fmt: skip
         form = ExportFilterForm.bind(filters)
         if not form.is_valid():
             raise CommandError(" ".join(form.refusals()))
         filters["level"] = form.cleaned_data["level"]  # as a number in the manifest
+        filters["allow_contaminated"] = form.cleaned_data["allow_contaminated"]  # a list
         on_terminal = sys.stderr.isatty()
 
         def progress(done: int, total: int) -> None:
@@ -88,6 +96,7 @@ class Command(BaseCommand):
                 output=options["output"], fmt=options["fmt"], style=options["style"],
                 system=options["system"], splits=parse_splits(options["split"]),
                 seed=options["seed"], force=options["force"], filters=filters, progress=progress,
+                dedup=options["dedup"],
             )  # fmt: skip
         except ExportError as exc:
             raise CommandError(str(exc)) from exc
@@ -95,6 +104,13 @@ class Command(BaseCommand):
             raise CommandError("Interrupted: nothing was written.") from exc
         for warning in result.warnings:
             self.stderr.write(self.style.WARNING(f"Warning: {warning}"))
+        for name, row in result.manifest["contamination"].items():
+            verb = "kept (allowed)" if row["allowed"] else "left out"
+            count = row["kept"] if row["allowed"] else row["left_out"]
+            self.stdout.write(f"Benchmark {name}: {count} record(s) of its problems {verb}.")
+        if "dedup" in result.manifest:
+            self.stdout.write(f"Dropped {result.manifest['dedup']['dropped']} near-duplicate "
+                              "trace(s) of the same problem.")  # fmt: skip
         for file in result.files:
             self.stdout.write(f"{file['name']}: {file['records']} records, sha256 {file['sha256']}")
         self.stdout.write(self.style.SUCCESS(f"Exported to {options['output']}."))

@@ -16,6 +16,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from annotator.accounts import user_create_or_update
+from annotator.benchmarks import benchmark_add
+from annotator.models import Benchmark
 from annotator.problem_import import problems_import
 from annotator.roles import Role
 
@@ -50,10 +52,24 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Sample problems: {report.created} created, {report.unchanged} already there."
         )
+        self._register_math500()
         if setup_only:
             self._print_users(passwords)
         else:
             self._serve(port, passwords)
+
+    def _register_math500(self) -> None:
+        """The sample is MATH-500's test split: registered as the benchmark math500 so that
+        the problems are marked and exports leave their traces out unless it is allowed.
+        The demo does it, not a migration, because a migration would register it on every
+        database, whether or not its team uses the shipped file."""
+        if not Benchmark.objects.filter(name="math500").exists():
+            benchmark_add(path=SAMPLE, name="math500")
+        self.stdout.write(
+            "The sample problems are MATH-500 itself, registered as the benchmark math500: "
+            "exports leave their traces out unless math500 is allowed "
+            "(--allow-contaminated math500, or Allow benchmarks on the export page)."
+        )
 
     def _print_users(self, passwords: dict[str, str]) -> None:
         self.stdout.write("Demo users (username / password):")
