@@ -12,6 +12,8 @@ from curation import api_exports
 from curation import home as curation_home
 from curation import views as curation_views
 from curation.analytics import views as analytics_views
+from curation.ratings import api as ratings_api
+from curation.ratings import views as ratings_views
 from expansion import api as expansion_api
 from expansion import api_admin as expansion_api_admin
 from expansion import views as expansion_views
@@ -32,6 +34,12 @@ api_urlpatterns = [
     path("auth/token/", annotator_api.TokenView.as_view(), name="token"),
     path(
         "annotations/<int:pk>/expand/", expansion_api.ExpandView.as_view(), name="annotation-expand"
+    ),
+    path("traces/<int:pk>/steps/", ratings_api.TraceStepsView.as_view(), name="trace-steps"),
+    path(
+        "traces/<int:pk>/steps/<int:n>/rating/",
+        ratings_api.StepRatingView.as_view(),
+        name="trace-step-rating",
     ),
     path("review-queue/", curation_api.ReviewQueueView.as_view(), name="review-queue"),
     path("traces/<int:pk>/review/", curation_api.TraceReviewView.as_view(), name="trace-review"),
@@ -58,6 +66,12 @@ urlpatterns = [
     path("review/next/", curation_views.next_item, name="review-next"),
     path("review/<int:trace_id>/", curation_views.review, name="review-trace"),
     path("review/<int:trace_id>/decide/", curation_views.decide, name="review-decide"),
+    path("review/<int:trace_id>/steps/<int:number>/rate/", ratings_views.rate, name="review-rate"),
+    path(
+        "review/<int:trace_id>/record/<int:record_step>/lost/",
+        ratings_views.lost,
+        name="review-lost",
+    ),
     path("review/<int:trace_id>/best/", curation_views.pick_best, name="review-best"),
     path("review/decisions/<int:decision_id>/undo/", curation_views.undo, name="review-undo"),
     path("exports/", curation_views.exports, name="exports"),

@@ -32,10 +32,15 @@ def highlight_markers(html: str) -> str:
     return "".join(part if part.startswith("<") else _mark(part) for part in TAG.split(html))
 
 
+def render_paragraph(text: str) -> str:
+    """One paragraph (or step) sanitized, with its markers highlighted."""
+    return mark_safe(highlight_markers(render_markdown(text)))  # noqa: S308
+
+
 def render_thought(thought: str) -> list[dict]:
     """Each paragraph sanitized, with markers highlighted, ready to carry an anchor."""
     return [
-        {"number": n, "html": mark_safe(highlight_markers(render_markdown(text)))}  # noqa: S308
+        {"number": n, "html": render_paragraph(text)}
         for n, text in enumerate(thought_paragraphs(thought), start=1)
     ]
 

@@ -15,6 +15,8 @@ from . import presentation, services
 from .api import ReviewSerializer
 from .filters import QueueFilterForm
 from .models import Reason, ReviewDecision, TraceReview
+from .ratings import selectors as ratings_selectors
+from .ratings import views as ratings_views
 from .selectors import COUNTS_SECONDS, QueuePaginator, queue_counts, review_queue
 
 PER_PAGE = 25
@@ -101,6 +103,16 @@ def _review_page(request, trace: Trace, status: int = 200):
                 (decision.thought_after or decision.thought_before) + "\n\n"
                 + (decision.solution_after or decision.solution_before),
             )  # fmt: skip
+    rating_mode = request.GET.get("mode") == "steps" and trace.status == Trace.Status.SUCCEEDED
+    links = presentation.step_links(trace, thought)
+    steps = split = None
+    if rating_mode:
+        split, standing = ratings_selectors.trace_steps(trace, rater=request.user)
+        steps = ratings_views.step_rows(trace, standing, presentation.render_paragraph)
+        lost = set(ratings_selectors.lost_record_steps(trace, rater=request.user)
+                   .values_list("record_step", flat=True))  # fmt: skip
+        for link in links:
+            link["lost"] = link["number"] in lost
     siblings = (
         Trace.objects.filter(annotation=trace.annotation)
         .exclude(pk=trace.pk)
@@ -109,12 +121,13 @@ def _review_page(request, trace: Trace, status: int = 200):
     return render(request, "curation/review.html", {
         "trace": trace, "annotation": trace.annotation, "problem": trace.annotation.problem,
         "review": review_state, "claim_error": claim_error, "thought": thought,
-        "solution": solution, "paragraphs": presentation.render_thought(thought),
-        "links": presentation.step_links(trace, thought),
+        "solution": solution, "links": links,
+        "paragraphs": [] if rating_mode else presentation.render_thought(thought),
         "decisions": decisions, "reasons": [r for r in Reason if r.value],
         "prompts": PromptVersion.objects.all()[:50],
         "endpoints": LLMEndpoint.objects.filter(is_active=True),
-        "siblings": siblings, "decidable": not claim_error and (
+        "siblings": siblings, "rating_mode": rating_mode, "steps": steps, "split": split,
+        "decidable": not claim_error and (
             review_state is None or review_state.status == TraceReview.Status.PENDING),
     }, status=status)  # fmt: skip
 

@@ -48,6 +48,8 @@ MATRIX = {
     "/review/": {"GET": (302, 403, 200, 200)},
     "/review/{t}/": {"GET": (302, 403, 200, 200)},
     "/review/{t}/best/": {"POST": (302, 403, 302, 302)},
+    "/review/{t}/steps/1/rate/": {"POST": (302, 403, 302, 302)},
+    "/review/{t}/record/1/lost/": {"POST": (302, 403, 302, 302)},
     "/review/{t}/decide/": {"POST": (302, 403, 302, 302)},
     "/review/decisions/{r}/undo/": {"POST": (302, 403, 302, 400)},
     "/review/next/": {"POST": (302, 403, 302, 302)},
@@ -76,6 +78,8 @@ MATRIX = {
     "/api/traces/{t}/": {"GET": (401, 403, 200, 200)},
     "/api/traces/{t}/decisions/": {"GET": (401, 403, 200, 200)},
     "/api/traces/{t}/review/": {"POST": (401, 403, 201, 201)},
+    "/api/traces/{t}/steps/": {"GET": (401, 403, 200, 200)},
+    "/api/traces/{t}/steps/1/rating/": {"PUT": (401, 403, 200, 200)},
     "/api/traces/{t}/cancel/": {"POST": (401, 403, 409, 409)},
     "/api/review-queue/": {"GET": (401, 403, 200, 200)},
     "/api/exports/": {"GET": (401, 403, 403, 200), "POST": (401, 403, 403, 202)},
@@ -112,6 +116,7 @@ def _bodies(world) -> dict:
         },  # fmt: skip
         ("/annotations/preview/", "POST"): {"text": "Let $x=4$."},
         ("/review/{t}/decide/", "POST"): {"decision": "approve"},
+        ("/review/{t}/steps/1/rate/", "POST"): {"correctness": "1", "version": "0"},
         ("/exports/", "POST"): {"format": "messages"},
         ("/analytics/markers/", "POST"): {"phrase": "Let me see"},
         ("/api/auth/token/", "POST"): {"username": "ann", "password": PASSWORD},
@@ -128,6 +133,7 @@ def _bodies(world) -> dict:
             "final_answer": "4",
         },  # fmt: skip
         ("/api/traces/{t}/review/", "POST"): {"decision": "approve"},
+        ("/api/traces/{t}/steps/1/rating/", "PUT"): {"correctness": 1, "version": 0},
         ("/api/exports/", "POST"): {"format": "messages"},
         ("/api/endpoints/", "POST"): {
             "name": "new",
@@ -150,7 +156,7 @@ def _bodies(world) -> dict:
 @pytest.fixture
 def world(annotator_user, reviewer_user, admin_user, settings, tmp_path):
     settings.VAR_DIR = tmp_path
-    trace = TraceFactory(annotation__annotator=annotator_user)
+    trace = TraceFactory(annotation__annotator=annotator_user, annotation__steps=STEPS)
     decided = TraceFactory()
     record = curation.review_decide(trace_id=decided.pk, reviewer=reviewer_user,
                                     decision="approve")  # fmt: skip
