@@ -12,6 +12,8 @@ from curation import api_exports
 from curation import home as curation_home
 from curation import views as curation_views
 from curation.analytics import views as analytics_views
+from curation.judging import api as judging_api
+from curation.judging import views as judging_views
 from curation.ratings import api as ratings_api
 from curation.ratings import views as ratings_views
 from expansion import api as expansion_api
@@ -41,6 +43,8 @@ api_urlpatterns = [
         ratings_api.StepRatingView.as_view(),
         name="trace-step-rating",
     ),
+    path("traces/<int:pk>/judge/", judging_api.TraceJudgeView.as_view(), name="trace-judge"),
+    path("judge-runs/", judging_api.JudgeRunsView.as_view(), name="judge-runs"),
     path("review-queue/", curation_api.ReviewQueueView.as_view(), name="review-queue"),
     path("traces/<int:pk>/review/", curation_api.TraceReviewView.as_view(), name="trace-review"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -72,6 +76,8 @@ urlpatterns = [
         ratings_views.lost,
         name="review-lost",
     ),
+    path("review/<int:trace_id>/judge/", judging_views.ask, name="review-judge"),
+    path("review/<int:trace_id>/judge/accept/", judging_views.accept, name="review-judge-accept"),
     path("review/<int:trace_id>/best/", curation_views.pick_best, name="review-best"),
     path("review/decisions/<int:decision_id>/undo/", curation_views.undo, name="review-undo"),
     path("exports/", curation_views.exports, name="exports"),

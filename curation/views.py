@@ -14,6 +14,7 @@ from expansion.selectors import filter_choices
 from . import presentation, services
 from .api import ReviewSerializer
 from .filters import QueueFilterForm
+from .judging.selectors import judgement, latest_judge_job
 from .models import Reason, ReviewDecision, TraceReview
 from .ratings import selectors as ratings_selectors
 from .ratings import views as ratings_views
@@ -105,10 +106,11 @@ def _review_page(request, trace: Trace, status: int = 200):
             )  # fmt: skip
     rating_mode = request.GET.get("mode") == "steps" and trace.status == Trace.Status.SUCCEEDED
     links = presentation.step_links(trace, thought)
-    steps = split = None
+    steps = split = judged = judge_job = None
     if rating_mode:
         split, standing = ratings_selectors.trace_steps(trace, rater=request.user)
-        steps = ratings_views.step_rows(trace, standing, presentation.render_paragraph)
+        judged, judge_job = judgement(trace), latest_judge_job(trace)
+        steps = ratings_views.step_rows(trace, standing, presentation.render_paragraph, judged)
         lost = set(ratings_selectors.lost_record_steps(trace, rater=request.user)
                    .values_list("record_step", flat=True))  # fmt: skip
         for link in links:
@@ -127,6 +129,7 @@ def _review_page(request, trace: Trace, status: int = 200):
         "prompts": PromptVersion.objects.all()[:50],
         "endpoints": LLMEndpoint.objects.filter(is_active=True),
         "siblings": siblings, "rating_mode": rating_mode, "steps": steps, "split": split,
+        "judged": judged, "judge_job": judge_job,
         "decidable": not claim_error and (
             review_state is None or review_state.status == TraceReview.Status.PENDING),
     }, status=status)  # fmt: skip

@@ -15,6 +15,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from .simulated_judge import build_judgement, is_judge_request
 from .simulated_text import build_trace, message_text, word_count, word_pieces
 
 if TYPE_CHECKING:
@@ -181,7 +182,11 @@ class _Handler(BaseHTTPRequestHandler):
         sample = body.get("sample_index", (body.get("metadata") or {}).get("sample_index"))
         if sample is None and self.headers.get("X-Journey-Sample", "").isdigit():
             sample = int(self.headers["X-Journey-Sample"])  # what the expansion client sends
-        content, thought = build_trace(messages, [sample, body.get("seed")], cfg.target_tokens)
+        if is_judge_request(body):
+            content, thought = build_judgement(body, sim._judge_mode()), ""
+        else:
+            content, thought = build_trace(messages, [sample, body.get("seed")],
+                                           cfg.target_tokens)  # fmt: skip
         reasoning, finish = (thought if cfg.reasoning else None), "stop"
         if fault == "empty":  # no answer; a reasoning model may still have sent its thinking
             content = ""

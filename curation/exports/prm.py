@@ -21,7 +21,7 @@ from ..models import StepRating, TraceStep
 from . import records
 
 FORMATS = ("prm", "prm800k")
-LABELS = ("human",)  # judge and human-else-judge come with the judge model
+LABELS = ("human", "judge", "human-else-judge")
 NEUTRAL = ("negative", "positive")  # how a 0 counts in prm's true/false labels
 SEVERITY = ("invented", "early_fix", "off_record", "faithful")
 

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from annotator.roles import HasRole, Role
 from expansion.models import Trace
 
+from ..judging.selectors import judgement, latest_judge_job
 from ..models import Correctness, Faithfulness, StepRating
 from . import services
 from .selectors import lost_record_steps, trace_steps
@@ -25,12 +26,19 @@ class StepRatingSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
+class JudgeStepSerializer(serializers.Serializer):
+    correctness = serializers.IntegerField()
+    faithfulness = serializers.CharField()
+    reason = serializers.CharField()
+
+
 class TraceStepSerializer(serializers.Serializer):
     number = serializers.IntegerField()
     start = serializers.IntegerField(help_text="Offset of the step's first character.")
     end = serializers.IntegerField(help_text="Offset just past its last character.")
     text = serializers.CharField()
     ratings = StepRatingSerializer(source="rating_list", many=True)
+    judge = JudgeStepSerializer(allow_null=True, help_text="The judge's rating; null: none.")
 
 
 class LostRecordStepSerializer(serializers.Serializer):
@@ -39,9 +47,22 @@ class LostRecordStepSerializer(serializers.Serializer):
     rater_username = serializers.CharField(source="rater.username")
 
 
+class JudgeStateSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    error_kind = serializers.CharField()
+    error_message = serializers.CharField()
+    prompt = serializers.CharField(source="prompt.__str__")
+    model = serializers.CharField(source="endpoint.model")
+
+
 class TraceStepsSerializer(serializers.Serializer):
     trace = serializers.IntegerField()
     unsplittable = serializers.BooleanField(help_text="Fewer than 2 steps.")
+    judge_job = JudgeStateSerializer(allow_null=True, help_text="The latest judge job, if any.")
+    judged_by = JudgeStateSerializer(
+        allow_null=True, help_text="The judge job whose ratings the steps show."
+    )
     steps = TraceStepSerializer(many=True)
     lost = LostRecordStepSerializer(many=True, help_text="Record steps marked lost.")
 
@@ -87,7 +108,12 @@ class TraceStepsView(APIView):
         if trace.status != Trace.Status.SUCCEEDED:
             raise NotFound("Only a succeeded trace has steps.")
         split, steps = trace_steps(trace)
-        data = {"trace": trace.pk, "unsplittable": split.unsplittable, "steps": list(steps),
+        steps = list(steps)
+        judged = judgement(trace)
+        for step in steps:
+            step.judge = judged.by_step.get(step.pk) if judged else None
+        data = {"trace": trace.pk, "unsplittable": split.unsplittable, "steps": steps,
+                "judge_job": latest_judge_job(trace), "judged_by": judged.job if judged else None,
                 "lost": list(lost_record_steps(trace))}  # fmt: skip
         return Response(TraceStepsSerializer(data).data)
 

@@ -102,10 +102,12 @@ def lost(request, trace_id: int, record_step: int):
     return redirect(f"/review/{trace.pk}/?mode=steps")
 
 
-def step_rows(trace: Trace, steps, render_step) -> list[dict]:
-    """The steps of the rating mode: number, rendered text and the rater's own rating."""
+def step_rows(trace: Trace, steps, render_step, judged=None) -> list[dict]:
+    """The steps of the rating mode: number, rendered text, the rater's own rating and the
+    judge's (from the judgement given, if any)."""
     return [
         {"number": step.number, "html": render_step(step.text),
-         "rating": step.rating_list[0] if step.rating_list else None}
+         "rating": step.rating_list[0] if step.rating_list else None,
+         "judge": judged.by_step.get(step.pk) if judged else None}
         for step in steps
     ]  # fmt: skip

@@ -315,3 +315,6 @@ class LostRecordStep(models.Model):
 
     def __str__(self) -> str:
         return f"Record step {self.record_step} of trace {self.trace_id} lost ({self.rater_id})"
+
+
+from .judging import JudgeJob, JudgePrompt  # noqa: E402, F401  (they use the models above)
