@@ -14,4 +14,7 @@ class CurationConfig(AppConfig):
 
         trace_succeeded.connect(profile_succeeded_trace, dispatch_uid="analytics-profile")
         trace_succeeded.connect(split_succeeded_trace, dispatch_uid="ratings-split")
+        from .judging.services import judge_succeeded_trace
+
+        trace_succeeded.connect(judge_succeeded_trace, dispatch_uid="judge-after-expansion")
         trace_checks_changed.connect(profile_succeeded_trace, dispatch_uid="analytics-reprofile")

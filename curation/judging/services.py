@@ -104,6 +104,12 @@ def judge_accept_all(*, trace_id: int, rater) -> int:
     return saved
 
 
+def judge_succeeded_trace(sender, trace_id: int, **kwargs) -> None:
+    """Judge a trace once it succeeds, when the active judge prompt says so."""
+    if JudgePrompt.objects.filter(is_active=True, after_expansion=True).exists():
+        judge_request(trace_id=trace_id)
+
+
 def judge_jobs_resend() -> int:
     """Send every stalled judge job one more message (the rule of expansion's jobs)."""
     from django.conf import settings

@@ -21,6 +21,10 @@ class JudgePrompt(models.Model):
     instructions = models.TextField(help_text="How to rate: the two questions and their scales.")
     content_hash = models.CharField(max_length=64, editable=False)
     is_active = models.BooleanField(default=False, help_text="Used for new judge jobs.")
+    after_expansion = models.BooleanField(
+        default=False,
+        help_text="While active: judge every trace's steps as soon as the trace succeeds.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -211,3 +211,29 @@ def test_the_schema_describes_the_judge_endpoints(api_as, admin_user):
     assert "checks" in {p["name"] for p in runs}
     step = schema["components"]["schemas"]["TraceStep"]["properties"]
     assert step["judge"]["nullable"] is True
+
+
+def test_with_after_expansion_a_succeeded_trace_is_judged(trace, endpoint, settings):
+    from expansion.signals import trace_succeeded
+
+    settings.LLM_BASE_URL, settings.LLM_MODEL = "", ""
+    settings.LLM_SIMULATOR_URL = endpoint.base_url
+    trace_succeeded.send_robust(sender=type(trace), trace_id=trace.pk)
+    assert not JudgeJob.objects.exists()  # the default judge prompt does not
+    JudgePrompt.objects.filter(pk=judge_prompt_active().pk).update(after_expansion=True)
+    other = TraceFactory(thought=THOUGHT)
+    trace_succeeded.send_robust(sender=type(other), trace_id=other.pk)
+    job = JudgeJob.objects.get(trace=other)
+    assert job.status == "queued" and len(job.step_ids) == 3
+
+
+def test_editing_a_judge_prompt_in_the_admin_saves_a_new_version(client_as, admin_user):
+    first = judge_prompt_active()
+    form = {"name": first.name, "system": first.system, "instructions": "Rate harshly.",
+            "is_active": "on"}  # fmt: skip
+    response = client_as(admin_user).post(f"/admin/curation/judgeprompt/{first.pk}/change/", form)
+    assert response.status_code == 302
+    first.refresh_from_db()
+    assert first.instructions != "Rate harshly." and not first.is_active
+    newer = JudgePrompt.objects.get(is_active=True)
+    assert newer.version == 2 and newer.instructions == "Rate harshly."
