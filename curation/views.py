@@ -13,12 +13,19 @@ from expansion.selectors import filter_choices
 
 from . import presentation, services
 from .api import ReviewSerializer
-from .filters import QueueFilterForm
+from .filters import JUDGE_CHOICES, QueueFilterForm
 from .judging.selectors import judgement, latest_judge_job
 from .models import Reason, ReviewDecision, TraceReview
 from .ratings import selectors as ratings_selectors
 from .ratings import views as ratings_views
-from .selectors import COUNTS_SECONDS, QueuePaginator, queue_counts, review_queue
+from .selectors import (
+    COUNTS_SECONDS,
+    QueuePaginator,
+    judge_found,
+    queue_counts,
+    review_queue,
+    with_judge_findings,
+)
 
 PER_PAGE = 25
 
@@ -42,10 +49,13 @@ def queue(request):
         if chosen
         else Count("pk"),
         **{name: Count("pk", filter=Q(**{field: True})) for name, field in Trace.FLAGS.items()},
+        **{f"judge_{name}": Count("pk", filter=judge_found(name)) for name, _ in JUDGE_CHOICES},
     )
-    rows = Trace.objects.select_related(
-        "annotation__problem", "annotation__annotator", "endpoint", "prompt"
-    ).defer(*Trace.LONG_TEXTS)
+    rows = with_judge_findings(
+        Trace.objects.select_related(
+            "annotation__problem", "annotation__annotator", "endpoint", "prompt"
+        ).defer(*Trace.LONG_TEXTS)
+    )
     paginator = QueuePaginator(traces, PER_PAGE, rows=rows)
     paginator.count = counts["matching"]
     page = paginator.get_page(request.GET.get("page"))
@@ -53,8 +63,12 @@ def queue(request):
     query.pop("page", None)
     checks = [{"name": name, "label": label, "count": counts[name], "checked": name in chosen}
               for name, label in CHECK_CHOICES]  # fmt: skip
+    judged = filters.get("judge", [])
+    judge = [{"name": name, "label": label, "count": counts[f"judge_{name}"],
+              "checked": name in judged} for name, label in JUDGE_CHOICES]  # fmt: skip
     return render(request, "curation/queue.html", {
-        "page": page, "counts": counts, "checks": checks, "query": query.urlencode(),
+        "page": page, "counts": counts, "checks": checks, "judge": judge,
+        "query": query.urlencode(),
         "form": form, "params": request.GET, "counts_seconds": COUNTS_SECONDS,
     })  # fmt: skip
 

@@ -53,5 +53,6 @@ def _judged(judge: JudgeJob, steps: int, result: llm.Completion, attempt: int):
     except InvalidJudgement as exc:
         message = f"{exc} (after {attempt} attempts; the last answer is kept)"
         return Retry(backoff(attempt, None), give_up=Fail("invalid_output", message))
-    return Succeed({"ratings": ratings, "error_kind": "", "error_message": "",
+    return Succeed({"ratings": ratings, **JudgeJob.findings(ratings), "error_kind": "",
+                    "error_message": "",
                     "progress_tokens": result.completion_tokens or 0})  # fmt: skip

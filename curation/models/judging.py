@@ -84,6 +84,12 @@ class JudgeJob(models.Model):
         default=list, blank=True,
         help_text="Per step: step, correctness, faithfulness, reason (on success only).",
     )  # fmt: skip
+    # What the review queue filters on, from the ratings of a succeeded job.
+    found_invented = models.BooleanField(default=False, help_text="A step tagged invented.")
+    found_early_fix = models.BooleanField(default=False, help_text="A step tagged early_fix.")
+    found_unrecorded_error = models.BooleanField(
+        default=False, help_text="A -1 step the record does not contain (invented or off record)."
+    )
     finish_reason = models.CharField(max_length=32, blank=True)
     model_reported = models.CharField(max_length=200, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
@@ -103,3 +109,12 @@ class JudgeJob(models.Model):
 
     def __str__(self) -> str:
         return f"Judge job {self.pk} of trace {self.trace_id} ({self.status})"
+
+    @staticmethod
+    def findings(ratings: list[dict]) -> dict[str, bool]:
+        """The queue's flags of a set of ratings."""
+        tags = {rating["faithfulness"] for rating in ratings}
+        unrecorded = any(r["correctness"] == -1 and r["faithfulness"] in ("invented", "off_record")
+                         for r in ratings)  # fmt: skip
+        return {"found_invented": "invented" in tags, "found_early_fix": "early_fix" in tags,
+                "found_unrecorded_error": unrecorded}  # fmt: skip

@@ -237,3 +237,45 @@ def test_editing_a_judge_prompt_in_the_admin_saves_a_new_version(client_as, admi
     assert first.instructions != "Rate harshly." and not first.is_active
     newer = JudgePrompt.objects.get(is_active=True)
     assert newer.version == 2 and newer.instructions == "Rate harshly."
+
+
+def _judged(trace, ratings, status="succeeded"):
+    prompt = judge_prompt_active()
+    endpoint = LLMEndpoint.objects.get_or_create(name="j", base_url="http://127.0.0.1:9/v1",
+                                                 model="m")[0]  # fmt: skip
+    full = [{"step": n, "correctness": c, "faithfulness": f, "reason": "r"}
+            for n, (c, f) in enumerate(ratings, start=1)]  # fmt: skip
+    return JudgeJob.objects.create(
+        trace=trace, prompt=prompt, endpoint=endpoint, params={}, step_ids=[], thought_hash="",
+        idempotency_key=f"k{trace.pk}-{status}", status=status,
+        ratings=full if status == "succeeded" else [],
+        **(JudgeJob.findings(full) if status == "succeeded" else {}),
+    )  # fmt: skip
+
+
+def test_the_queue_filters_on_what_the_judge_found(client_as, api_as, reviewer_user):
+    invented = TraceFactory()
+    _judged(invented, [(1, "invented"), (1, "faithful")])
+    unrecorded = TraceFactory()
+    _judged(unrecorded, [(-1, "off_record")])
+    records_own_slip = TraceFactory()
+    _judged(records_own_slip, [(-1, "faithful"), (1, "early_fix")])
+    failed = TraceFactory()
+    _judged(failed, [], status="failed")
+    TraceFactory()  # never judged
+
+    def queue(*findings):
+        query = "&".join(f"judge={f}" for f in findings)
+        body = api_as(reviewer_user).get(f"/api/review-queue/?{query}").json()
+        return {row["id"] for row in body["results"]}
+
+    assert queue("invented") == {invented.pk}
+    assert queue("unrecorded_error") == {unrecorded.pk}  # the record's own slip is not one
+    assert queue("early_fix") == {records_own_slip.pk}
+    assert queue("failed") == {failed.pk}
+    assert queue("invented", "early_fix") == set()
+    bad = api_as(reviewer_user).get("/api/review-queue/?judge=maybe")
+    assert bad.status_code == 400 and "judge" in bad.json()
+    page = client_as(reviewer_user).get("/review/?judge=unrecorded_error").content.decode()
+    assert "judge: unrecorded error" in page and f"#{unrecorded.pk}<" in page
+    assert f"#{invented.pk}<" not in page

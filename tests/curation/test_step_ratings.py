@@ -138,4 +138,4 @@ def test_the_schema_describes_the_steps_and_the_rating(api_as, admin_user):
         components["RatingInput"]["properties"]
     )
     assert set(components["TraceStep"]["properties"]) == {"number", "start", "end", "text",
-                                                          "ratings"}  # fmt: skip
+                                                          "ratings", "judge"}  # fmt: skip
