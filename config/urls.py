@@ -86,6 +86,7 @@ urlpatterns = [
     ),
     path("analytics/", analytics_views.dashboard, name="analytics"),
     path("analytics/compare/", analytics_views.compare, name="analytics-compare"),
+    path("analytics/agreement/", analytics_views.agreement, name="analytics-agreement"),
     path("analytics/traces/", analytics_views.traces, name="analytics-traces"),
     path("analytics/markers/", analytics_views.marker_add, name="analytics-marker-add"),
     path("analytics/refresh/", analytics_views.profiles_refresh, name="analytics-refresh"),

@@ -59,6 +59,7 @@ MATRIX = {
     "/exports/{e}/download/": {"GET": (302, 403, 403, 200)},
     "/analytics/": {"GET": (302, 403, 200, 200)},
     "/analytics/compare/": {"GET": (302, 403, 200, 200)},
+    "/analytics/agreement/": {"GET": (302, 403, 200, 200)},
     "/analytics/traces/": {"GET": (302, 403, 200, 200)},
     "/analytics/markers/": {"POST": (302, 403, 403, 302)},
     "/analytics/refresh/": {"POST": (302, 403, 403, 302)},
