@@ -137,7 +137,6 @@ class StepRatingView(APIView):
         },
     )
     def put(self, request, pk: int, n: int):
-        _succeeded_trace(pk)
         data = RatingInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -149,6 +148,8 @@ class StepRatingView(APIView):
             raise PermissionDenied(str(exc)) from exc
         except services.NoSuchStep as exc:
             raise NotFound(str(exc)) from exc
+        except Trace.DoesNotExist as exc:
+            raise NotFound("No such trace.") from exc
         except services.RatingConflict as exc:
             current = StepRatingSerializer(exc.current).data if exc.current else None
             return Response({"detail": str(exc), "current": current},

@@ -97,7 +97,7 @@ def _standing_step(trace: Trace, number: int) -> TraceStep:
 def _trace(trace_id: int) -> Trace:
     return (
         Trace.objects.select_related("annotation")
-        .only("pk", "status", "thought", "annotation__annotator_id")
+        .only("pk", "status", "annotation__annotator_id")
         .get(pk=trace_id)
     )
 

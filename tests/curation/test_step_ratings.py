@@ -63,6 +63,8 @@ def test_bad_values_say_what_is_wrong_and_store_nothing(api_as, reviewer_user, t
     assert "note" in _put(api, trace, 1, note="x" * 2001).json()
     missing = _put(api, trace, 9, correctness=1)
     assert missing.status_code == 404 and "no step 9" in missing.json()["detail"]
+    nowhere = api.put("/api/traces/999999/steps/1/rating/", {"version": 0}, format="json")
+    assert nowhere.status_code == 404
     assert not StepRating.objects.exists()
 
 
