@@ -1,6 +1,6 @@
 """The review page's step-rating mode: one step's rating saved at a time (htmx autosave)."""
 
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
@@ -57,7 +57,9 @@ def rate(request, trace_id: int, number: int):
         )  # fmt: skip
     except services.NoSuchStep as exc:
         raise Http404(str(exc)) from exc
-    except services.RaterRefused:
+    except services.RaterRefused as exc:
+        if request.htmx:  # said beside the step (static/js/step-ratings.js), not retried
+            return HttpResponse(str(exc), status=403, content_type="text/plain; charset=utf-8")
         raise  # a 403 page: who asks, not what they sent
     except services.RatingConflict as exc:
         return _refused(request, trace, number, exc.current, str(exc), status=409)

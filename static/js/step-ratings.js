@@ -80,6 +80,13 @@
       return;
     }
     if (xhr.status === 400 || xhr.status === 409) return;  // the form says what is wrong
+    if (xhr.status === 403 || xhr.status === 404) {  // refused for good: say why, no retry
+      if (status) {
+        status.textContent = "Not saved: " + String(xhr.responseText || "refused").slice(0, 300);
+        status.className = "rating-status error";
+      }
+      return;
+    }
     if (status) {
       status.textContent = "Not saved (connection problem); retrying…";
       status.className = "rating-status error";

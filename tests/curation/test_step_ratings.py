@@ -141,3 +141,13 @@ def test_the_schema_describes_the_steps_and_the_rating(api_as, admin_user):
     )
     assert set(components["TraceStep"]["properties"]) == {"number", "start", "end", "text",
                                                           "ratings", "judge"}  # fmt: skip
+
+
+def test_a_refused_rater_is_told_why_beside_the_step(client_as, reviewer_user, admin_user, trace):
+    client_as(admin_user).post(f"/review/{trace.pk}/steps/1/rate/", {"correctness": "1",
+                                                                     "version": "0"})  # fmt: skip
+    refused = client_as(reviewer_user).post(f"/review/{trace.pk}/steps/1/rate/",
+                                            {"correctness": "1", "version": "0"},
+                                            HTTP_HX_REQUEST="true")  # fmt: skip
+    assert refused.status_code == 403
+    assert refused.content.decode() == "This trace already has its 1 rater; rate another one."
