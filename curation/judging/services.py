@@ -8,6 +8,7 @@ import logging
 from django.db import IntegrityError, transaction
 
 from annotator import roles
+from expansion.jobs.retrying import DATABASE_DOWN, db_retry
 from expansion.models import LLMEndpoint, Trace
 from expansion.services import endpoint_default
 
@@ -107,7 +108,10 @@ def judge_accept_all(*, trace_id: int, rater) -> int:
 def judge_succeeded_trace(sender, trace_id: int, **kwargs) -> None:
     """Judge a trace once it succeeds, when the active judge prompt says so."""
     if JudgePrompt.objects.filter(is_active=True, after_expansion=True).exists():
-        judge_request(trace_id=trace_id)
+        try:
+            db_retry(lambda: judge_request(trace_id=trace_id), what=f"judging trace {trace_id}")
+        except (*DATABASE_DOWN, JudgeRefused) as error:
+            logger.warning("Trace %s was not sent to the judge: %s", trace_id, error)
 
 
 def judge_jobs_resend() -> int:

@@ -6,17 +6,20 @@ ratings, under its new number; one whose text is gone is retired with its rating
 """
 
 import hashlib
+import logging
 from collections import defaultdict, deque
 
 from django.db import transaction
 from django.utils import timezone
 
+from expansion.jobs.retrying import DATABASE_DOWN, db_retry
 from expansion.models import Trace
 from expansion.parsing import paragraph_spans
 
 from ..models import StepSplit, TraceReview, TraceStep
 
 MIN_STEPS = 2  # fewer, and the trace is flagged unsplittable
+logger = logging.getLogger(__name__)
 
 
 def _hash(thought: str) -> str:
@@ -75,5 +78,9 @@ def trace_steps_ensure(trace: Trace) -> StepSplit:
 
 
 def split_succeeded_trace(sender, trace_id: int, **kwargs) -> None:
-    """A trace that succeeds is split into steps at once (a missed one is split when read)."""
-    trace_steps_split(trace_id=trace_id)
+    """A trace that succeeds is split into steps at once, through a database blip as the
+    job's own writes are; a split missed even so is made when the steps are first read."""
+    try:
+        db_retry(lambda: trace_steps_split(trace_id=trace_id), what=f"splitting trace {trace_id}")
+    except DATABASE_DOWN as error:
+        logger.warning("Trace %s is split when its steps are first read: %s", trace_id, error)
