@@ -6,13 +6,13 @@ problems with a submitted annotation each and ``--traces`` succeeded traces (bul
 5,000), then gives every trace ``--steps`` steps (40: 4 million step rows at 100,000 traces)
 with one SQL statement, and the reviewers.
 
-Rating save: ``--reviewers`` threads, each with its own test Client (logged in) and
-database connection, each rating steps of its own traces through
-``PUT /api/traces/{id}/steps/{n}/rating/`` (a first rating, then a change based on its
-version) for ``--duration`` seconds. Printed: the queries of one save (counted before the
-load), saves, errors, 409s, and wall latency p50/p95/max. Target: p95 < 50 ms. The threads
-share one Python process (the GIL), so the figure includes their contention: the server's
-own worker processes would not share it.
+Rating save: one reviewer alone for 5 s (the save's own cost), then ``--reviewers``
+threads, each with its own test Client (logged in) and database connection, each rating
+steps of its own traces through ``PUT /api/traces/{id}/steps/{n}/rating/`` (a first
+rating, then a change based on its version) for ``--duration`` seconds. Printed: the
+queries of a first save (counted before the load), saves, errors, 409s, and wall latency
+p50/p95/max. Target: p95 < 50 ms. The threads share one Python process (the GIL), so the
+figure includes their contention, which a server's worker processes would not share.
 
 Review page: ``GET /review/{id}/?mode=steps`` of a trace of 200 steps (and of 20 steps, to
 show the queries do not grow with the steps) with a succeeded judge job and the reviewer's
@@ -98,19 +98,20 @@ def reviewers(count: int) -> list:
     return made
 
 
-def save_load(users, traces: list[int], steps: int, duration: float) -> None:
+def save_load(users, traces: list[int], steps: int, duration: float, probe: bool = True) -> None:
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    probe = Client(HTTP_HOST="127.0.0.1")
-    probe.force_login(users[0])
-    body = {"correctness": 1, "faithfulness": "faithful", "version": 0}
-    url = f"/api/traces/{traces[0]}/steps/1/rating/"
-    probe.put(url, body, content_type="application/json")
-    with CaptureQueriesContext(connection) as queries:
-        probe.put(url.replace("/1/", "/2/"), body, content_type="application/json")
-    print(f"queries of one save: {len(queries.captured_queries)}")
+    if probe:
+        client = Client(HTTP_HOST="127.0.0.1")
+        client.force_login(users[0])
+        body = {"correctness": 1, "faithfulness": "faithful", "version": 0}
+        url = f"/api/traces/{traces[0]}/steps/1/rating/"
+        client.put(url, body, content_type="application/json")
+        with CaptureQueriesContext(connection) as queries:
+            client.put(url.replace("/1/", "/2/"), body, content_type="application/json")
+        print(f"queries of one first save: {len(queries.captured_queries)}")
 
     times, errors, conflicts, lock = [], [], [0], threading.Lock()
     stop_at = time.monotonic() + duration
@@ -208,6 +209,8 @@ def main() -> None:
 
     traces = list(Trace.objects.filter(status="succeeded").values_list("pk", flat=True))
     users = reviewers(args.reviewers)
+    # One reviewer alone first: the save's own cost, without the threads' contention.
+    save_load(users[:1], traces, args.steps, min(5.0, args.duration), probe=False)
     save_load(users, traces, args.steps, args.duration)
     page_load(users[0], args.reps)
 
