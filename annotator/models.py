@@ -37,6 +37,9 @@ class WorkspaceSettings(models.Model):
     show_answer_after_submit = models.BooleanField(
         default=False, help_text="Show annotators the reference answer once they have submitted."
     )
+    raters_per_trace = models.PositiveSmallIntegerField(
+        default=1, help_text="How many reviewers rate the steps of each trace."
+    )
 
     class Meta:
         verbose_name = verbose_name_plural = "workspace settings"

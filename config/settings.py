@@ -151,7 +151,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_ROUTES = {"expansion.tasks.expand_trace": {"queue": "expansion"}}
+CELERY_TASK_ROUTES = {
+    "expansion.tasks.expand_trace": {"queue": "expansion"},
+    "curation.tasks.judge_steps": {"queue": "expansion"},  # LLM calls: the I/O-bound workers
+}
 # Analytics figures older than this are recomputed in the background (pages say how old
 # they are); the default dashboard is recomputed on this interval by the beat schedule.
 ANALYTICS_CACHE_SECONDS = envint("ANALYTICS_CACHE_SECONDS", 60)
@@ -171,6 +174,10 @@ CELERY_BEAT_SCHEDULE = {
     "recheck-timed-out-answers": {
         "task": "expansion.tasks.recheck_answers",
         "schedule": 300.0,
+    },
+    "requeue-stalled-judge-jobs": {
+        "task": "curation.tasks.requeue_stalled_judge_jobs",
+        "schedule": float(envint("EXPANSION_SWEEP_SECONDS", 60)),
     },
     "fail-stalled-exports": {
         "task": "curation.tasks.fail_stalled_exports",

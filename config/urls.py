@@ -12,6 +12,10 @@ from curation import api_exports
 from curation import home as curation_home
 from curation import views as curation_views
 from curation.analytics import views as analytics_views
+from curation.judging import api as judging_api
+from curation.judging import views as judging_views
+from curation.ratings import api as ratings_api
+from curation.ratings import views as ratings_views
 from expansion import api as expansion_api
 from expansion import api_admin as expansion_api_admin
 from expansion import views as expansion_views
@@ -33,6 +37,14 @@ api_urlpatterns = [
     path(
         "annotations/<int:pk>/expand/", expansion_api.ExpandView.as_view(), name="annotation-expand"
     ),
+    path("traces/<int:pk>/steps/", ratings_api.TraceStepsView.as_view(), name="trace-steps"),
+    path(
+        "traces/<int:pk>/steps/<int:n>/rating/",
+        ratings_api.StepRatingView.as_view(),
+        name="trace-step-rating",
+    ),
+    path("traces/<int:pk>/judge/", judging_api.TraceJudgeView.as_view(), name="trace-judge"),
+    path("judge-runs/", judging_api.JudgeRunsView.as_view(), name="judge-runs"),
     path("review-queue/", curation_api.ReviewQueueView.as_view(), name="review-queue"),
     path("traces/<int:pk>/review/", curation_api.TraceReviewView.as_view(), name="trace-review"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -59,6 +71,14 @@ urlpatterns = [
     path("review/next/", curation_views.next_item, name="review-next"),
     path("review/<int:trace_id>/", curation_views.review, name="review-trace"),
     path("review/<int:trace_id>/decide/", curation_views.decide, name="review-decide"),
+    path("review/<int:trace_id>/steps/<int:number>/rate/", ratings_views.rate, name="review-rate"),
+    path(
+        "review/<int:trace_id>/record/<int:record_step>/lost/",
+        ratings_views.lost,
+        name="review-lost",
+    ),
+    path("review/<int:trace_id>/judge/", judging_views.ask, name="review-judge"),
+    path("review/<int:trace_id>/judge/accept/", judging_views.accept, name="review-judge-accept"),
     path("review/<int:trace_id>/best/", curation_views.pick_best, name="review-best"),
     path("review/decisions/<int:decision_id>/undo/", curation_views.undo, name="review-undo"),
     path("exports/", curation_views.exports, name="exports"),
@@ -67,6 +87,7 @@ urlpatterns = [
     ),
     path("analytics/", analytics_views.dashboard, name="analytics"),
     path("analytics/compare/", analytics_views.compare, name="analytics-compare"),
+    path("analytics/agreement/", analytics_views.agreement, name="analytics-agreement"),
     path("analytics/traces/", analytics_views.traces, name="analytics-traces"),
     path("analytics/markers/", analytics_views.marker_add, name="analytics-marker-add"),
     path("analytics/refresh/", analytics_views.profiles_refresh, name="analytics-refresh"),

@@ -21,12 +21,25 @@ class ReviewFilterForm(TraceFilterForm):
     decided_until = day_field("Decided until", "Last decided before this day.")
 
 
+# What the step judge found in a trace (its succeeded jobs), or that its job failed.
+JUDGE_CHOICES = [
+    ("invented", "Judge: invented step"),
+    ("early_fix", "Judge: early fix"),
+    ("unrecorded_error", "Judge: a wrong step the record does not contain"),
+    ("failed", "Judge job failed"),
+]
+
+
 class QueueFilterForm(TraceFilterForm):
     """The review queue's filters: it lists succeeded traces awaiting a decision only."""
 
     status = None
     clear = None
-    LISTS = ("checks",)
+    LISTS = ("checks", "judge")
+    judge = forms.MultipleChoiceField(
+        required=False, choices=JUDGE_CHOICES, label="Judge found",
+        help_text="What the step judge found (all of them), or that its job failed.",
+    )  # fmt: skip
 
 
 class BenchmarkNamesField(forms.Field):

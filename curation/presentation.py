@@ -34,11 +34,16 @@ def highlight_markers(html: str, language: str = DEFAULT_LANGUAGE) -> str:
     )
 
 
+def render_paragraph(text: str, language: str = DEFAULT_LANGUAGE) -> str:
+    """One paragraph (or step) sanitized, with the markers of its language highlighted."""
+    return mark_safe(highlight_markers(render_markdown(text), language))  # noqa: S308
+
+
 def render_thought(thought: str, language: str = DEFAULT_LANGUAGE) -> list[dict]:
     """Each paragraph sanitized, with the markers of the thought's language highlighted,
     ready to carry an anchor."""
     return [
-        {"number": n, "html": mark_safe(highlight_markers(render_markdown(text), language))}  # noqa: S308
+        {"number": n, "html": render_paragraph(text, language)}
         for n, text in enumerate(thought_paragraphs(thought), start=1)
     ]
 

@@ -24,7 +24,7 @@ from annotator.models import Annotation
 from expansion.models import Trace
 from expansion.selectors import traces_matching
 
-from .models import ReviewDecision, TraceReview
+from .models import JudgeJob, ReviewDecision, TraceReview
 
 COUNTS_SECONDS = 10
 
@@ -77,9 +77,29 @@ def with_review_state(traces: QuerySet[Trace]) -> QuerySet[Trace]:
     )
 
 
-def review_queue(*, reviewer=None, unclaimed_only: bool = False, **filters) -> QuerySet[Trace]:
+def judge_found(finding: str) -> Q:
+    """Traces in which a succeeded judge job found this (``failed``: a failed judge job and
+    none succeeded)."""
+    jobs = JudgeJob.objects.filter(trace=OuterRef("pk"))
+    succeeded = jobs.filter(status=JudgeJob.Status.SUCCEEDED)
+    if finding == "failed":
+        return Q(Exists(jobs.filter(status=JudgeJob.Status.FAILED))) & ~Q(Exists(succeeded))
+    return Q(Exists(succeeded.filter(**{f"found_{finding}": True})))
+
+
+def with_judge_findings(traces: QuerySet[Trace]) -> QuerySet[Trace]:
+    """Each trace with ``judge_<finding>`` for every finding of JUDGE_CHOICES."""
+    from .filters import JUDGE_CHOICES
+
+    return traces.annotate(**{f"judge_{name}": judge_found(name) for name, _ in JUDGE_CHOICES})
+
+
+def review_queue(
+    *, reviewer=None, unclaimed_only: bool = False, judge: list[str] = (), **filters
+) -> QuerySet[Trace]:
     """Succeeded traces awaiting a decision, oldest first, narrowed by ``traces_matching``'s
-    filters (those of QueueFilterForm), never the reviewer's own."""
+    filters (those of QueueFilterForm) and what the step judge found, never the reviewer's
+    own."""
     decided = TraceReview.objects.filter(trace=OuterRef("pk")).exclude(
         status=TraceReview.Status.PENDING
     )
@@ -87,6 +107,8 @@ def review_queue(*, reviewer=None, unclaimed_only: bool = False, **filters) -> Q
     traces = traces_matching(status=Trace.Status.SUCCEEDED, **filters).exclude(Exists(decided))
     if reviewer is not None:
         traces = traces.exclude(annotation__in=Annotation.objects.filter(annotator=reviewer))
+    for finding in judge:
+        traces = traces.filter(judge_found(finding))
     if unclaimed_only:
         now = timezone.now()
         traces = traces.filter(

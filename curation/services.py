@@ -14,6 +14,7 @@ from expansion.models import LLMEndpoint, PromptVersion, Trace
 from expansion.services import traces_request
 
 from .models import Decision, Reason, ReviewDecision, TraceReview
+from .ratings.steps import trace_steps_split
 from .selectors import review_queue
 
 CLAIM_MINUTES = 30
@@ -154,6 +155,8 @@ def review_decide(
     review.claimed_by, review.claim_expires_at = None, None
     review.save()
     record.save()
+    if record.thought_after:
+        trace_steps_split(trace_id=trace.pk, thought=review.thought)  # the steps follow the edit
     return record
 
 
@@ -197,6 +200,8 @@ def review_undo(*, decision_id: int, reviewer) -> ReviewDecision:
     review.status, review.decided_at = TraceReview.Status.PENDING, None
     review.save()
     record.save()
+    if undone.thought_after:
+        trace_steps_split(trace_id=trace.pk, thought=review.thought)
     with suppress(ReviewRefused):  # back to the reviewer who is looking at it, unless taken
         _claim(trace, reviewer)
     return record

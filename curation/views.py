@@ -1,3 +1,5 @@
+from functools import partial
+
 from django.contrib import messages
 from django.db.models import Count, Q
 from django.http import Http404
@@ -15,9 +17,19 @@ from expansion.selectors import filter_choices, trace_norms
 
 from . import presentation, services
 from .api import ReviewSerializer
-from .filters import QueueFilterForm
+from .filters import JUDGE_CHOICES, QueueFilterForm
+from .judging.selectors import judgement, latest_judge_job
 from .models import Reason, ReviewDecision, TraceReview
-from .selectors import COUNTS_SECONDS, QueuePaginator, queue_counts, review_queue
+from .ratings import selectors as ratings_selectors
+from .ratings import views as ratings_views
+from .selectors import (
+    COUNTS_SECONDS,
+    QueuePaginator,
+    judge_found,
+    queue_counts,
+    review_queue,
+    with_judge_findings,
+)
 
 PER_PAGE = 25
 
@@ -41,10 +53,13 @@ def queue(request):
         if chosen
         else Count("pk"),
         **{name: Count("pk", filter=Q(**{field: True})) for name, field in Trace.FLAGS.items()},
+        **{f"judge_{name}": Count("pk", filter=judge_found(name)) for name, _ in JUDGE_CHOICES},
     )
-    rows = Trace.objects.select_related(
-        "annotation__problem", "annotation__annotator", "endpoint", "prompt"
-    ).defer(*Trace.LONG_TEXTS)
+    rows = with_judge_findings(
+        Trace.objects.select_related(
+            "annotation__problem", "annotation__annotator", "endpoint", "prompt"
+        ).defer(*Trace.LONG_TEXTS)
+    )
     paginator = QueuePaginator(traces, PER_PAGE, rows=rows)
     paginator.count = counts["matching"]
     page = paginator.get_page(request.GET.get("page"))
@@ -52,8 +67,12 @@ def queue(request):
     query.pop("page", None)
     checks = [{"name": name, "label": label, "count": counts[name], "checked": name in chosen}
               for name, label in CHECK_CHOICES]  # fmt: skip
+    judged = filters.get("judge", [])
+    judge = [{"name": name, "label": label, "count": counts[f"judge_{name}"],
+              "checked": name in judged} for name, label in JUDGE_CHOICES]  # fmt: skip
     return render(request, "curation/queue.html", {
-        "page": page, "counts": counts, "checks": checks, "query": query.urlencode(),
+        "page": page, "counts": counts, "checks": checks, "judge": judge,
+        "query": query.urlencode(),
         "form": form, "params": request.GET, "counts_seconds": COUNTS_SECONDS,
     })  # fmt: skip
 
@@ -103,6 +122,19 @@ def _review_page(request, trace: Trace, status: int = 200):
                 (decision.thought_after or decision.thought_before) + "\n\n"
                 + (decision.solution_after or decision.solution_before),
             )  # fmt: skip
+    rating_mode = request.GET.get("mode") == "steps" and trace.status == Trace.Status.SUCCEEDED
+    links = presentation.step_links(trace, thought)
+    language = (trace.checks.get("language") or {}).get("trace") or DEFAULT_LANGUAGE
+    steps = split = judged = judge_job = None
+    if rating_mode:
+        split, standing = ratings_selectors.trace_steps(trace, rater=request.user)
+        judged, judge_job = judgement(trace), latest_judge_job(trace)
+        render = partial(presentation.render_paragraph, language=language)
+        steps = ratings_views.step_rows(trace, standing, render, judged)
+        lost = set(ratings_selectors.lost_record_steps(trace, rater=request.user)
+                   .values_list("record_step", flat=True))  # fmt: skip
+        for link in links:
+            link["lost"] = link["number"] in lost
     siblings = (
         Trace.objects.filter(annotation=trace.annotation)
         .exclude(pk=trace.pk)
@@ -111,14 +143,15 @@ def _review_page(request, trace: Trace, status: int = 200):
     return render(request, "curation/review.html", {
         "trace": trace, "annotation": trace.annotation, "problem": trace.annotation.problem,
         "review": review_state, "claim_error": claim_error, "thought": thought,
-        "solution": solution, "paragraphs": presentation.render_thought(
-            thought, (trace.checks.get("language") or {}).get("trace") or DEFAULT_LANGUAGE),
-        "links": presentation.step_links(trace, thought),
+        "solution": solution, "links": links,
+        "paragraphs": [] if rating_mode else presentation.render_thought(thought, language),
         "norms": trace_norms(trace) if trace.status == Trace.Status.SUCCEEDED else {},
         "decisions": decisions, "reasons": [r for r in Reason if r.value],
         "prompts": PromptVersion.objects.all()[:50],
         "endpoints": LLMEndpoint.objects.filter(is_active=True),
-        "siblings": siblings, "decidable": not claim_error and (
+        "siblings": siblings, "rating_mode": rating_mode, "steps": steps, "split": split,
+        "judged": judged, "judge_job": judge_job,
+        "decidable": not claim_error and (
             review_state is None or review_state.status == TraceReview.Status.PENDING),
     }, status=status)  # fmt: skip
 

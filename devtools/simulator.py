@@ -1,6 +1,7 @@
 """A loopback, OpenAI-compatible chat-completions server for tests, benchmarks and demos.
 
-It answers `POST /v1/chat/completions` with deterministic journey-learning traces, paced
+It answers `POST /v1/chat/completions` with deterministic journey-learning traces (and,
+to step-judge requests, a JSON rating per step: devtools/simulated_judge.py), paced
 like a real model, behind a capacity limit and with injectable faults, so the expansion
 pipeline (retries, timeouts, streaming) can run end to end without a real provider.
 Standard library only, so it starts anywhere the test suite runs.
@@ -16,6 +17,7 @@ import threading
 from collections import Counter
 from typing import Any
 
+from .simulated_judge import JUDGE_MODES
 from .simulator_batches import BATCH_FAULT_KINDS, BatchStore
 from .simulator_http import Server
 
@@ -51,9 +53,15 @@ class SimConfig:
     # A batch validates for a fifth of this, runs for all of it, finalizes for a fifth
     # (see simulator_batches, which serves /v1/files and /v1/batches).
     batch_seconds: float = 1.0
+    # Step-judge answers (devtools/simulated_judge.py): a bad mode is served to the next
+    # judge_answer_next judge requests (0: to every one), then valid answers again.
+    judge_answer: str = "valid"
+    judge_answer_next: int = 0
 
 
 def _coerce(name: str, value: Any) -> Any:
+    if name == "judge_answer" and value not in JUDGE_MODES:
+        raise ValueError(f"judge_answer must be one of {', '.join(JUDGE_MODES)}")
     if name == "api_key":
         return None if value is None else str(value)
     kind = type(getattr(SimConfig, name))
@@ -227,6 +235,16 @@ class SimulatedLLM:
             if kind is not None:
                 self._injected[kind] += 1
             return kind
+
+    def _judge_mode(self) -> str:
+        """The judge answer for this request, counting down judge_answer_next."""
+        with self._lock:
+            mode, left = self._config.judge_answer, self._config.judge_answer_next
+            if mode != "valid" and left:
+                left -= 1
+                replaced = {"judge_answer_next": left} | ({} if left else {"judge_answer": "valid"})
+                self._config = dataclasses.replace(self._config, **replaced)
+            return mode
 
     def _count(self, status: int | None = None, **amounts: int) -> None:
         with self._lock:

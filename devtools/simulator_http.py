@@ -15,6 +15,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from .simulated_judge import build_judgement, is_judge_request
 from .simulated_text import build_trace, message_text, word_count, word_pieces
 
 if TYPE_CHECKING:
@@ -29,12 +30,16 @@ def _is_dict(value: Any) -> bool:
 
 
 def answer_parts(
-    body: dict[str, Any], cfg: SimConfig, fault: str | None, sample: Any
+    body: dict[str, Any], cfg: SimConfig, fault: str | None, sample: Any, judge_mode: str = "valid"
 ) -> tuple[dict[str, Any], str | None, str, str, dict[str, int]]:
     """What the simulated model answers to a chat request: (base fields, reasoning, content,
-    finish reason, usage); the same for a streamed, an unstreamed and a batched request."""
+    finish reason, usage); the same for a streamed, an unstreamed and a batched request. A
+    step-judge request is answered in ``judge_mode`` (devtools/simulated_judge.py)."""
     messages = body["messages"]
-    content, thought = build_trace(messages, [sample, body.get("seed")], cfg.target_tokens)
+    if is_judge_request(body):
+        content, thought = build_judgement(body, judge_mode), ""
+    else:
+        content, thought = build_trace(messages, [sample, body.get("seed")], cfg.target_tokens)
     reasoning, finish = (thought if cfg.reasoning else None), "stop"
     if fault == "empty":  # no answer; a reasoning model may still have sent its thinking
         content = ""
@@ -245,7 +250,8 @@ class _Handler(BaseHTTPRequestHandler):
         sample = body.get("sample_index", (body.get("metadata") or {}).get("sample_index"))
         if sample is None and self.headers.get("X-Journey-Sample", "").isdigit():
             sample = int(self.headers["X-Journey-Sample"])  # what the expansion client sends
-        base, reasoning, content, finish, usage = answer_parts(body, cfg, fault, sample)
+        judge_mode = sim._judge_mode() if is_judge_request(body) else "valid"
+        base, reasoning, content, finish, usage = answer_parts(body, cfg, fault, sample, judge_mode)
         completion = usage["completion_tokens"]
         if body.get("stream"):
             parts = [("reasoning_content", reasoning or ""), ("content", content)]

@@ -75,6 +75,11 @@ class LLMEndpoint(models.Model):
     is_active = models.BooleanField(
         default=True, help_text="Offered when someone asks for more expansions."
     )
+    supports_json_schema = models.BooleanField(
+        default=True,
+        help_text="Accepts response_format with a JSON schema (OpenAI, vLLM, llama.cpp). "
+        "Untick for a server that refuses it: the step judge then asks for a JSON block.",
+    )
     is_default = models.BooleanField(
         default=False,
         help_text="Submitted annotations are expanded here (one endpoint at most; marking "

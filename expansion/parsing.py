@@ -33,6 +33,20 @@ def thought_paragraphs(thought: str) -> list[str]:
     return [p for p in PARAGRAPH_BREAK.split(thought) if p.strip()]
 
 
+def paragraph_spans(thought: str) -> list[tuple[int, int]]:
+    """(start, end) of each paragraph of ``thought_paragraphs``, its outer whitespace left
+    out: ``thought[start:end]`` is the paragraph's text, numbered the same way."""
+    spans, last = [], 0
+    for brk in [*PARAGRAPH_BREAK.finditer(thought), None]:
+        stop = brk.start() if brk else len(thought)
+        piece = thought[last:stop]
+        if piece.strip():
+            lead = len(piece) - len(piece.lstrip())
+            spans.append((last + lead, last + len(piece.rstrip())))
+        last = brk.end() if brk else stop
+    return spans
+
+
 def last_boxed(text: str) -> str | None:
     """The contents of the last \\boxed{...} (or \\fbox{...}), braces balanced."""
     start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))

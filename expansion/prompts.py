@@ -153,7 +153,7 @@ def prompt_active() -> PromptVersion:
     return PromptVersion.objects.get(is_active=True)
 
 
-def _record_text(problem_statement: str, record: dict) -> str:
+def record_text(problem_statement: str, record: dict) -> str:
     lines = ["Problem:", problem_statement.strip(), "", "Record of the solver's thinking:"]
     for number, step in enumerate(record["steps"], start=1):
         lines.append(f"Step {number} ({step['kind']}): {step['text'].strip()}")
@@ -175,5 +175,5 @@ def build_messages(prompt: PromptVersion, *, problem_statement: str, record: dic
     system = "\n\n".join([prompt.system.strip(), *components, invariants.strip()])
     return [
         {"role": "system", "content": system},
-        {"role": "user", "content": _record_text(problem_statement, record)},
+        {"role": "user", "content": record_text(problem_statement, record)},
     ]

@@ -49,6 +49,10 @@ MATRIX = {
     "/review/": {"GET": (302, 403, 200, 200)},
     "/review/{t}/": {"GET": (302, 403, 200, 200)},
     "/review/{t}/best/": {"POST": (302, 403, 302, 302)},
+    "/review/{t}/steps/1/rate/": {"POST": (302, 403, 302, 302)},
+    "/review/{t}/record/1/lost/": {"POST": (302, 403, 302, 302)},
+    "/review/{t}/judge/": {"POST": (302, 403, 302, 302)},
+    "/review/{t}/judge/accept/": {"POST": (302, 403, 302, 302)},
     "/review/{t}/decide/": {"POST": (302, 403, 302, 302)},
     "/review/decisions/{r}/undo/": {"POST": (302, 403, 302, 400)},
     "/review/next/": {"POST": (302, 403, 302, 302)},
@@ -56,6 +60,7 @@ MATRIX = {
     "/exports/{e}/download/": {"GET": (302, 403, 403, 200)},
     "/analytics/": {"GET": (302, 403, 200, 200)},
     "/analytics/compare/": {"GET": (302, 403, 200, 200)},
+    "/analytics/agreement/": {"GET": (302, 403, 200, 200)},
     "/analytics/traces/": {"GET": (302, 403, 200, 200)},
     "/analytics/markers/": {"POST": (302, 403, 403, 302)},
     "/analytics/refresh/": {"POST": (302, 403, 403, 302)},
@@ -77,6 +82,10 @@ MATRIX = {
     "/api/traces/{t}/": {"GET": (401, 403, 200, 200)},
     "/api/traces/{t}/decisions/": {"GET": (401, 403, 200, 200)},
     "/api/traces/{t}/review/": {"POST": (401, 403, 201, 201)},
+    "/api/traces/{t}/steps/": {"GET": (401, 403, 200, 200)},
+    "/api/traces/{t}/steps/1/rating/": {"PUT": (401, 403, 200, 200)},
+    "/api/traces/{t}/judge/": {"POST": (401, 403, 202, 202)},
+    "/api/judge-runs/": {"POST": (401, 403, 202, 202)},
     "/api/traces/{t}/cancel/": {"POST": (401, 403, 409, 409)},
     "/api/review-queue/": {"GET": (401, 403, 200, 200)},
     "/api/exports/": {"GET": (401, 403, 403, 200), "POST": (401, 403, 403, 202)},
@@ -113,6 +122,7 @@ def _bodies(world) -> dict:
         },  # fmt: skip
         ("/annotations/preview/", "POST"): {"text": "Let $x=4$."},
         ("/review/{t}/decide/", "POST"): {"decision": "approve"},
+        ("/review/{t}/steps/1/rate/", "POST"): {"correctness": "1", "version": "0"},
         ("/exports/", "POST"): {"format": "messages"},
         ("/analytics/markers/", "POST"): {"phrase": "Let me see"},
         ("/api/auth/token/", "POST"): {"username": "ann", "password": PASSWORD},
@@ -129,6 +139,7 @@ def _bodies(world) -> dict:
             "final_answer": "4",
         },  # fmt: skip
         ("/api/traces/{t}/review/", "POST"): {"decision": "approve"},
+        ("/api/traces/{t}/steps/1/rating/", "PUT"): {"correctness": 1, "version": 0},
         ("/api/exports/", "POST"): {"format": "messages"},
         ("/api/endpoints/", "POST"): {
             "name": "new",
@@ -151,7 +162,7 @@ def _bodies(world) -> dict:
 @pytest.fixture
 def world(annotator_user, reviewer_user, admin_user, settings, tmp_path):
     settings.VAR_DIR = tmp_path
-    trace = TraceFactory(annotation__annotator=annotator_user)
+    trace = TraceFactory(annotation__annotator=annotator_user, annotation__steps=STEPS)
     decided = TraceFactory()
     record = curation.review_decide(trace_id=decided.pk, reviewer=reviewer_user,
                                     decision="approve")  # fmt: skip

@@ -170,3 +170,32 @@ def traces(request):
         "form": form, "page": page, "query": query.urlencode(), "applied": applied,
         "flags": Trace.FLAGS, "visible_fields": VISIBLE_FILTERS,
     })  # fmt: skip
+
+
+# -- agreement between the judge and people ------------------------------------------------
+
+
+@require_GET
+@role_required(Role.REVIEWER, Role.ADMIN)
+def agreement(request):
+    """Cohen's kappa and confusion tables per question, per judge prompt version and model
+    against people, and between people; ``group``/``question``/``a``/``b`` list the traces
+    behind a figure (a whole table without ``a`` and ``b``)."""
+    from .agreement import QUESTIONS, agreement_figures
+
+    figures = agreement_figures()
+    groups = [{"key": f"{version}|{model}", "label": f"Judge {version} on {model} vs people",
+               "questions": questions}
+              for (version, model), questions in figures["judges"].items()]  # fmt: skip
+    groups.append({"key": "humans", "label": "Person vs person", "questions": figures["humans"]})
+    drill = None
+    chosen = next((g for g in groups if g["key"] == request.GET.get("group")), None)
+    question = request.GET.get("question")
+    if chosen and question in QUESTIONS:
+        a, b = request.GET.get("a") or None, request.GET.get("b") or None
+        ids = chosen["questions"][question].traces(a, b)
+        drill = {"group": chosen["label"], "question": question, "a": a, "b": b,
+                 "traces": ids[:500], "more": max(0, len(ids) - 500)}  # fmt: skip
+    elif request.GET.get("group"):
+        messages.error(request, "No such figure: choose one from the tables.")
+    return render(request, "analytics/agreement.html", {"groups": groups, "drill": drill})

@@ -85,6 +85,7 @@ def card_lines(summary: dict) -> list[str]:
 
 
 def _text(row) -> str:
+    row = getattr(row, "row", row)  # a stepwise (PRM) export's row wraps the trace's row
     if isinstance(row, records.RawRow):
         return f"{row.trace.thought}\n{row.trace.solution}"
     return "\n".join(records.texts(row))

@@ -26,7 +26,7 @@ from ..filters import ExportFilterForm
 from ..models import Decision, ReviewDecision
 from ..selectors import traces_reviewed
 
-FORMATS = ("messages", "sharegpt", "alpaca", "dpo", "raw")
+FORMATS = ("messages", "sharegpt", "alpaca", "dpo", "raw", "prm", "prm800k")
 STYLES = ("think-tags", "still", "reasoning-field")
 STATUSES = ("approved", "rejected", "pending", "any")
 CHUNK = 2000

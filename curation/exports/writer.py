@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
-from . import hygiene, notices, records
+from . import hygiene, notices, prm, records
 
 PLATFORM_VERSION = "0.1.0"
 DATASET_NAME = "journey"
@@ -68,6 +68,9 @@ def check_style(fmt: str, style: str) -> None:
     """Refuse a style the format has no place for (a pair has no reasoning key)."""
     if style not in records.STYLES:
         raise ExportError(f"Unknown style {style!r}; choose one of {', '.join(records.STYLES)}.")
+    if fmt in prm.FORMATS and style == "reasoning-field":
+        raise ExportError(f"--style does not apply to {fmt}: its steps are the thought's "
+                          "paragraphs; leave --style out.")  # fmt: skip
     if fmt == "dpo" and style == "reasoning-field":
         raise ExportError("--style reasoning-field does not fit dpo pairs (chosen and rejected "
                           "have no reasoning key): use think-tags or still.")  # fmt: skip
@@ -112,6 +115,14 @@ def _dataset_info(fmt: str, files: list[dict]) -> dict:
     return {f"{DATASET_NAME}_{f['split']}": {"file_name": f["name"], **spec} for f in files}
 
 
+def check_labels(fmt: str, labels: str, neutral: str) -> None:
+    """Refuse step-label options a step format cannot take (other formats ignore them)."""
+    if labels not in prm.LABELS:
+        raise ExportError(f"Unknown labels {labels!r}; choose one of {', '.join(prm.LABELS)}.")
+    if neutral not in prm.NEUTRAL:
+        raise ExportError(f"--neutral is {' or '.join(prm.NEUTRAL)}, not {neutral!r}.")
+
+
 def _card(fmt: str, style: str, manifest: dict) -> str:
     lines = [
         f"# {DATASET_NAME}: journey-learning traces",
@@ -119,7 +130,12 @@ def _card(fmt: str, style: str, manifest: dict) -> str:
         "Long reasoning traces expanded by an LLM from human records of how problems were "
         "solved (attempts, reflections, corrections, common-sense notes), then reviewed.",
         "",
-        f"- Format: `{fmt}`; thought style: `{style}`",
+        f"- Format: `{fmt}`; "
+        + (
+            f"labels: `{manifest.get('labels')}`"
+            if fmt in prm.FORMATS
+            else f"thought style: `{style}`"
+        ),
         f"- Records: {', '.join(f'{k} {v}' for k, v in manifest['counts'].items())}",
         f"- Prompt versions: {', '.join(manifest['prompt_versions']) or 'none'}",
         f"- Models: {', '.join(manifest['models']) or 'none'}",
@@ -139,6 +155,9 @@ def _card(fmt: str, style: str, manifest: dict) -> str:
         lines += ["## Warnings", "", *(f"- {warning}" for warning in manifest["warnings"]), ""]
     if style == "reasoning-field" and fmt in READING_REASONING:
         lines += _reasoning_usage(fmt, manifest["files"][0]["name"])
+    if fmt in prm.FORMATS:
+        lines += prm.card_usage(fmt, manifest["files"][0]["name"], manifest["labels"],
+                                manifest["neutral"])  # fmt: skip
     return "\n".join(lines)
 
 
@@ -199,12 +218,17 @@ def dataset_export(
     progress: Callable[[int, int], None] | None = None,
     include_hint: str = notices.COMMAND_INCLUDE,
     dedup: bool = False,
+    labels: str = "human",
+    neutral: str = "negative",
 ) -> ExportResult:
     """Write the export; include_hint says how to include simulated traces where it runs.
     With ``dedup`` near-duplicate traces of one problem are written once."""
     if fmt not in records.FORMATS:
         raise ExportError(f"Unknown format {fmt!r}; choose one of {', '.join(records.FORMATS)}.")
     check_style(fmt, style)
+    stepwise = fmt in prm.FORMATS
+    if stepwise:
+        check_labels(fmt, labels, neutral)
     splits = splits or {"train": 1.0}
     filters = dict(filters or {})
     output = Path(output)
@@ -238,6 +262,7 @@ def dataset_export(
     problems, last_problem = dict.fromkeys(splits, 0), dict.fromkeys(splits)
     prompts, models, endpoints = set(), set(), set()
     kept, dropped = hygiene.Kept(filters), 0
+    unlabelled = 0
     try:
         pending_problem, group = None, []
 
@@ -261,9 +286,19 @@ def dataset_export(
 
         def flush() -> None:
             """Write the records of one problem's traces (rows come ordered by problem)."""
+            nonlocal unlabelled
             if not group:
                 return
             split = split_of(pending_problem, splits, seed)
+            if stepwise:
+                for row in unique(group):
+                    one = (prm.prm_record(row, labels=labels, neutral=neutral) if fmt == "prm"
+                           else prm.prm800k_record(row, labels=labels))  # fmt: skip
+                    if one is None:
+                        unlabelled += 1
+                    else:
+                        write(split, one, pending_problem)
+                return
             if not dpo:
                 for row in unique(group):
                     write(split, records.record(row, fmt=fmt, style=style, system=system),
@@ -277,7 +312,9 @@ def dataset_export(
                     write(split, pair, pending_problem)
 
         with transaction.atomic():  # so that the server-side cursor needs no WITH HOLD
-            for done, row in enumerate(records.iterate(traces, fmt=fmt), start=1):
+            rows = (prm.prm_rows(traces, labels=labels) if stepwise
+                    else records.iterate(traces, fmt=fmt))  # fmt: skip
+            for done, row in enumerate(rows, start=1):
                 key = row.problem_key
                 prompts.add(row.prompt_version)
                 models.add(row.model)
@@ -293,6 +330,8 @@ def dataset_export(
             handle.close()
         if sum(counts.values()) == 0:
             why = "no problem has both an approved and a rejected trace to pair" if dpo else ""
+            if stepwise:
+                why = f"none of the {total:,} traces has a step with {labels} ratings"
             left = notices.left_out(filters, matched=total)
             raise ExportError(notices.nothing_to_export(why or "no record was written", left,
                                                         include=include_hint))  # fmt: skip
@@ -300,7 +339,10 @@ def dataset_export(
         # An empty JSONL file makes datasets.load_dataset fail: an empty split is left out.
         empty = [name for name in splits if not counts[name]]
         warnings = [notices.empty_split(name, problems) for name in empty]
-        for_llama_factory = fmt != "raw" and style != "reasoning-field"
+        if unlabelled:
+            warnings.append(f"{unlabelled:,} of {total:,} traces have no step with {labels} "
+                            "ratings and are left out.")  # fmt: skip
+        for_llama_factory = fmt != "raw" and style != "reasoning-field" and not stepwise
         if fmt != "raw" and not for_llama_factory:
             warnings.append(notices.REASONING_FIELD)
         files = [
@@ -324,10 +366,15 @@ def dataset_export(
         if dedup:
             manifest["dedup"] = {"dropped": dropped, "threshold": settings.NEAR_DUPLICATE_THRESHOLD}
         manifest["filters"]["include_simulated"] = bool(filters.get("include_simulated"))
+        if stepwise:
+            manifest.update(labels=labels, neutral=neutral, unlabelled=unlabelled)
         extra = {"manifest.json": json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
                  "README.md": _card(fmt, style, manifest)}  # fmt: skip
         if for_llama_factory:
             extra["dataset_info.json"] = json.dumps(_dataset_info(fmt, files), indent=2) + "\n"
+        elif stepwise:
+            info = prm.dataset_info(fmt, files, DATASET_NAME)
+            extra["dataset_info.json"] = json.dumps(info, indent=2) + "\n"
         for name, text in extra.items():
             (output / f".{name}.partial").write_text(text, encoding="utf-8")
         for file in files:

@@ -61,6 +61,8 @@
 
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
+    // In the step-rating mode the keys rate steps (static/js/step-ratings.js).
+    if (document.getElementById("step-ratings")) return;
     var target = event.target;
     if (target.closest && target.closest("input, textarea, select")) return;
     var actions = {

@@ -3,6 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from curation.exports.prm import LABELS, NEUTRAL
 from curation.exports.records import FORMATS, STATUSES, STYLES
 from curation.exports.writer import ExportError, dataset_export, parse_day, parse_splits
 from curation.filters import ExportFilterForm
@@ -30,6 +31,11 @@ class Command(BaseCommand):
                                  "no dataset_info.json (LLaMA-Factory has no column for "
                                  "it).")  # fmt: skip
         parser.add_argument("--system", default="", help="System prompt for every record.")
+        parser.add_argument("--labels", default="human", choices=LABELS,
+                            help="prm, prm800k: whose step ratings label the steps.")  # fmt: skip
+        parser.add_argument("--neutral", default="negative", choices=NEUTRAL,
+                            help="prm: whether a step rated 0 is labelled true (positive) "
+                                 "or false (negative, the default).")  # fmt: skip
         parser.add_argument("--split", default="train=1", help="e.g. train=0.95,test=0.05")
         parser.add_argument("--seed", type=int, default=0, help="Seed of the split by problem.")
         parser.add_argument("--force", action="store_true", help="Replace an existing export.")
@@ -97,6 +103,7 @@ class Command(BaseCommand):
                 system=options["system"], splits=parse_splits(options["split"]),
                 seed=options["seed"], force=options["force"], filters=filters, progress=progress,
                 dedup=options["dedup"],
+                labels=options["labels"], neutral=options["neutral"],
             )  # fmt: skip
         except ExportError as exc:
             raise CommandError(str(exc)) from exc

@@ -210,3 +210,111 @@ class MarkerCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.marker_id} x{self.count} in trace {self.trace_id}"
+
+
+class StepSplit(models.Model):
+    """How a trace's thought was last split into steps (on success, and after each edit)."""
+
+    trace = models.OneToOneField(Trace, on_delete=models.CASCADE, primary_key=True,
+                                 related_name="step_split")  # fmt: skip
+    thought_hash = models.CharField(max_length=64, help_text="sha256 of the thought split.")
+    steps = models.PositiveIntegerField()
+    unsplittable = models.BooleanField(
+        default=False, help_text="Fewer than 2 steps: the thought has no blank-line paragraphs."
+    )
+    split_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Trace {self.trace_id}: {self.steps} steps"
+
+
+class TraceStep(models.Model):
+    """One step of a trace's thought: a blank-line separated paragraph, by number and offsets.
+
+    A step whose text an edit removed is retired, not deleted, so that its ratings stay with
+    the text they rated; a step whose text an edit kept keeps its row and its ratings.
+    """
+
+    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="steps")
+    number = models.PositiveIntegerField(help_text="From 1, in the order of the thought.")
+    start = models.PositiveIntegerField(help_text="Offset of the first character in the thought.")
+    end = models.PositiveIntegerField(help_text="Offset just past the last character.")
+    text = models.TextField()
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["trace", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["trace", "number"],
+                condition=models.Q(retired_at__isnull=True),
+                name="trace_step_number_uniq",
+            )  # fmt: skip
+        ]
+
+    def __str__(self) -> str:
+        return f"Step {self.number} of trace {self.trace_id}"
+
+
+class Correctness(models.IntegerChoices):
+    """PRM800K's scale. A wrong attempt the record itself contains is still -1."""
+
+    WRONG = -1, "-1 wrong"
+    NEUTRAL = 0, "0 neutral"
+    RIGHT = 1, "+1 right"
+
+
+class Faithfulness(models.TextChoices):
+    FAITHFUL = "faithful"
+    INVENTED = "invented", "Invented (not in the record)"
+    EARLY_FIX = "early_fix", "Early fix (corrected before the record does)"
+    OFF_RECORD = "off_record", "Off record (another path or answer)"
+
+
+class StepRating(models.Model):
+    """One rater's two ratings of one step, with a note. Each rater's are kept apart and
+    versioned: a save names the version it was based on, and a stale one is refused."""
+
+    NOTE_MAX_CHARS = 2_000
+
+    step = models.ForeignKey(TraceStep, on_delete=models.CASCADE, related_name="ratings")
+    rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                              related_name="step_ratings")  # fmt: skip
+    correctness = models.SmallIntegerField(choices=Correctness.choices, null=True, blank=True)
+    faithfulness = models.CharField(max_length=16, choices=Faithfulness.choices, blank=True)
+    note = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["step", "rater"], name="step_rating_rater_uniq")
+        ]
+        indexes = [models.Index(fields=["rater", "updated_at"], name="step_rating_rater_idx")]
+
+    def __str__(self) -> str:
+        return f"Rating of {self.step} by {self.rater_id}"
+
+
+class LostRecordStep(models.Model):
+    """A step of the record that a rater found no trace step for (``lost``)."""
+
+    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="lost_record_steps")
+    rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                              related_name="+")  # fmt: skip
+    record_step = models.PositiveIntegerField(help_text="The record's step number, from 1.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["trace", "rater", "record_step"], name="lost_record_step_uniq"
+            )  # fmt: skip
+        ]
+
+    def __str__(self) -> str:
+        return f"Record step {self.record_step} of trace {self.trace_id} lost ({self.rater_id})"
+
+
+from .judging import JudgeJob, JudgePrompt  # noqa: E402, F401  (they use the models above)

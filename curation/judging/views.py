@@ -1,0 +1,56 @@
+"""The review page's judge buttons: ask the judge, take its ratings as one's own."""
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect
+from django.views.decorators.http import require_POST
+
+from annotator.roles import Role, role_required
+from expansion.models import Trace
+
+from ..ratings.services import RaterRefused, RatingRefused
+from . import services
+
+
+def _back(trace_id: int):
+    return redirect(f"/review/{trace_id}/?mode=steps")
+
+
+def _trace_id(trace_id: int) -> int:
+    if not Trace.objects.filter(pk=trace_id).exists():
+        raise Http404("No such trace.")
+    return trace_id
+
+
+@require_POST
+@role_required(Role.REVIEWER, Role.ADMIN)
+def ask(request, trace_id: int):
+    """Queue a judge job for the trace's steps (the one already made, if it was asked)."""
+    try:
+        job, created = services.judge_request(trace_id=_trace_id(trace_id),
+                                              requested_by=request.user)  # fmt: skip
+    except services.JudgeRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        if created:
+            messages.success(request, f"Judge job {job.pk} queued; its ratings appear here.")
+        else:
+            messages.info(request, f"The judge was already asked (job {job.pk}, {job.status}).")
+    return _back(trace_id)
+
+
+@require_POST
+@role_required(Role.REVIEWER, Role.ADMIN)
+def accept(request, trace_id: int):
+    """Take the judge's ratings as one's own for the steps one has not rated."""
+    try:
+        saved = services.judge_accept_all(trace_id=_trace_id(trace_id), rater=request.user)
+    except RaterRefused:
+        raise
+    except RatingRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        steps = f"{saved} step{'s' if saved != 1 else ''}"
+        messages.success(request, f"The judge's ratings of {steps} are now yours; steps you "
+                                  "had rated keep your rating.")  # fmt: skip
+    return _back(trace_id)
