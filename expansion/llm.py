@@ -154,9 +154,12 @@ def complete(
     messages: list[dict],
     params: dict,
     on_progress: Callable[[str, str], None] | None = None,
+    progress_every: float = 0.0,
     sample: int | None = None,
 ) -> Completion:
-    """Stream one chat completion; call ``on_progress(content, reasoning)`` as text arrives.
+    """Stream one chat completion; call ``on_progress(content, reasoning)`` as text arrives,
+    at most once per ``progress_every`` seconds (the text so far is joined only then: joining
+    it on every chunk of a long answer costs more than reading the stream).
 
     ``sample`` goes out as the ``X-Journey-Sample`` header, which providers ignore and the
     simulated endpoint uses so that the samples of one record differ.
@@ -166,6 +169,7 @@ def complete(
     started = time.monotonic()
     content, reasoning = [], []
     finish_reason, model, usage, chunk_id, chunks = "", "", None, "", 0
+    next_progress = started + progress_every
     headers = None if sample is None else {"X-Journey-Sample": str(sample)}
     try:
         stream = client_for(endpoint).chat.completions.create(
@@ -188,7 +192,8 @@ def complete(
                         )
                     if choice.finish_reason:
                         finish_reason = choice.finish_reason
-                if on_progress:
+                if on_progress and (now := time.monotonic()) >= next_progress:
+                    next_progress = now + progress_every
                     on_progress("".join(content), "".join(reasoning))
     except httpx.RemoteProtocolError as exc:  # the body stopped mid-stream
         received = sum(map(len, content)) + sum(map(len, reasoning))
