@@ -166,6 +166,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# One result backend per process rather than one per thread: building it scans the installed
+# packages' entry points (tens of milliseconds), which each of a worker's hundreds of threads
+# would otherwise do on its first task. No result is stored (the backend is disabled).
+CELERY_RESULT_BACKEND_THREAD_SAFE = True
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ROUTES = {"expansion.tasks.expand_trace": {"queue": "expansion"}}
