@@ -1,13 +1,14 @@
 """Expansion throughput: N jobs through one worker host against a capacity-limited endpoint.
 
-Creates a fresh PostgreSQL database (``bench_expansion``, dropped first), flushes Redis db 12
-(broker and shared limiter), starts ``manage.py llm_simulator`` on a free loopback port
+Creates a fresh PostgreSQL database (``--database``, default ``bench_expansion``, dropped
+first), flushes the Redis database of ``--redis-url`` (default db 12; broker and shared
+limiter), starts ``manage.py llm_simulator`` on a free loopback port
 (``--capacity`` requests in flight, else 429; ``--tokens`` per answer in
 ``--seconds-per-answer``), then, in this process, migrates and seeds one submitted
 annotation, an endpoint on the simulator (``max_in_flight`` = capacity) and ``--jobs``
 traces (``traces_request(extra=True)``). Only then are the worker processes started (Celery
-threads pool, ``--concurrency`` threads each; by default one process per CPU, as the README
-advises; production settings, DEBUG off), so the queue is full.
+threads pool, ``--concurrency`` threads each, by default the capacity; one process per CPU,
+as the README advises; production settings, DEBUG off), so the queue is full.
 
 Throughput = succeeded / (last ``finished_at`` - first ``started_at``, from the database);
 worker start-up is printed apart. The limit is capacity / latency per answer, the latency
@@ -20,11 +21,17 @@ semaphore of the capacity reaches against the same simulator (run first, before 
 workers, with the SDK's resources loaded before its clock starts, as a worker loads them
 before its first job; the simulator's counters are reset after it). 429 share and
 completions come from ``/_sim/stats``; duplicates = completions - succeeded traces. Peak
-memory = summed VmRSS of the workers' process groups, sampled every 0.2 s. Figures are
-printed, never asserted.
-Target: >= 0.95 of the limit, < 5 % of requests answered 429, no duplicate.
+memory = summed VmRSS of the workers' process groups, sampled every 0.2 s; database
+connections = the most the workers held at once (``pg_stat_activity``, by the workers'
+``application_name``), sampled with it. CPU per job = the workers' CPU seconds (their
+answer-check processes included) per finished job, in all and after start-up (from the first
+claim), beside the reference client's CPU seconds per answer; stalled = jobs still queued or
+running at the end. Figures are printed, never asserted.
+Target: >= 0.95 of the limit and within 3 % of the reference, < 5 % of requests answered
+429, no duplicate, no stalled job, worker CPU per job within 2x of the reference's.
 
-    .venv/bin/python bench/expansion.py [--jobs 500] [--processes CPUs] [--concurrency 24]
+    .venv/bin/python bench/expansion.py [--jobs 500] [--processes CPUs] [--concurrency C]
+    .venv/bin/python bench/expansion.py --capacity 256 --seconds-per-answer 32 --jobs 2000
 """
 
 import argparse
@@ -42,11 +49,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psycopg
 import redis
 from support import ROOT, fresh_database, spawn, stop, submitted_annotation
 
-DB = "bench_expansion"
-REDIS_URL = "redis://127.0.0.1:6379/12"
+WORKER_APP = "bench-expansion-worker"  # the workers' application_name, to count connections
 
 
 def group_stat(pgid: int) -> tuple[int, float]:
@@ -81,8 +88,9 @@ def seed(args, base_url: str) -> int:
     return endpoint.pk
 
 
-def reference_run(base_url: str, args, refused: list) -> float:
-    """The same N answers fetched by a plain asyncio client, ``capacity`` at a time: seconds.
+def reference_run(base_url: str, args, refused: list) -> tuple[float, float]:
+    """The same N answers fetched by a plain asyncio client, ``capacity`` at a time: (seconds,
+    CPU seconds).
 
     No database, no queue, no shared limiter: how close this simulator lets any client come
     to its limit.
@@ -120,7 +128,17 @@ def reference_run(base_url: str, args, refused: list) -> float:
         await asyncio.gather(*(one(i) for i in range(args.jobs)))
         return time.perf_counter() - started
 
-    return asyncio.run(run())
+    cpu = time.process_time()
+    seconds = asyncio.run(run())
+    return seconds, time.process_time() - cpu
+
+
+def worker_connections(cursor, database: str) -> int:
+    cursor.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
+        [database, WORKER_APP],
+    )
+    return cursor.fetchone()[0]
 
 
 def main():
@@ -129,22 +147,28 @@ def main():
     parser.add_argument("--capacity", type=int, default=32, help="requests in flight")
     parser.add_argument("--seconds-per-answer", type=float, default=3.5)
     parser.add_argument("--tokens", type=int, default=1500, help="tokens per answer")
-    parser.add_argument("--concurrency", type=int, default=24, help="threads per process")
+    parser.add_argument("--concurrency", type=int, help="threads per process (the capacity)")
     parser.add_argument("--processes", type=int, default=os.cpu_count(),
                         help="worker processes (one host)")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for jobs")
     parser.add_argument("--no-reference", action="store_true", help="skip the asyncio reference")
+    parser.add_argument("--database", default="bench_expansion", help="dropped and created")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12", help="flushed")
+    parser.add_argument("--pool", type=int, help="DB_POOL_MAX_SIZE of each worker process")
     args = parser.parse_args()
+    args.concurrency = args.concurrency or args.capacity
     seconds_per_token = args.seconds_per_answer / args.tokens
 
     var_dir = tempfile.mkdtemp(prefix="bench-expansion-")
-    env = {"DATABASE_URL": fresh_database(DB), "REDIS_URL": REDIS_URL, "DEBUG": "0",
+    load_before = os.getloadavg()
+    database_url = fresh_database(args.database)
+    env = {"DATABASE_URL": database_url, "REDIS_URL": args.redis_url, "DEBUG": "0",
            "VAR_DIR": var_dir}  # fmt: skip
     env["SECRET_KEY"] = secrets.token_urlsafe(40)  # production settings, as a worker runs
     env["PSEUDONYM_KEY"] = secrets.token_urlsafe(32)
     env.update(DJANGO_SETTINGS_MODULE="config.settings", EXPANSION_SAMPLES="0")
     os.environ.update(env)
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    redis.Redis.from_url(args.redis_url).flushdb()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below
     sim, workers = None, []
     log = open(Path(var_dir) / "worker.log", "w")  # noqa: SIM115 (closed in finally)
@@ -156,7 +180,9 @@ def main():
         base_url = re.search(r"http://\S+/v1", sim.stdout.readline()).group(0)
         endpoint_id = seed(args, base_url)
         refused = []  # the reference's requests answered 429
-        reference = None if args.no_reference else reference_run(base_url, args, refused)
+        reference, reference_cpu = (
+            (None, None) if args.no_reference else reference_run(base_url, args, refused)
+        )
         reset = urllib.request.Request(base_url.removesuffix("/v1") + "/_sim/reset", b"{}")
         urllib.request.urlopen(reset, timeout=5).close()  # the counters start from zero
 
@@ -178,17 +204,28 @@ def main():
         celery = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "expansion"]
         celery += ["-P", "threads", "-c", str(args.concurrency), "--loglevel=WARNING"]
         celery += ["--without-mingle", "--without-gossip", "--without-heartbeat"]
+        worker_env = {"DATABASE_URL": f"{database_url}?application_name={WORKER_APP}"}
+        if args.pool is not None:
+            worker_env["DB_POOL_MAX_SIZE"] = str(args.pool)
         spawned = time.time()
         for i in range(args.processes):
-            workers.append(spawn([*celery, "-n", f"bench{i}@%h"], stdout=log, stderr=log))
-        peak = {"rss": 0, "cpu": 0.0, "stop": False}
+            workers.append(spawn([*celery, "-n", f"bench{i}@%h"], env=worker_env, stdout=log,
+                                 stderr=log))  # fmt: skip
+        peak = {"rss": 0, "cpu": 0.0, "cpu_at_start": None, "connections": 0, "stop": False}
+        started = traces.exclude(status=Trace.Status.QUEUED)
 
         def sample() -> None:
-            while not peak["stop"]:
-                groups = [group_stat(worker.pid) for worker in workers]
-                peak["rss"] = max(peak["rss"], sum(rss for rss, _ in groups))
-                peak["cpu"] = sum(cpu for _, cpu in groups)
-                time.sleep(0.2)
+            with psycopg.connect(database_url, autocommit=True) as db:
+                cursor = db.cursor()
+                while not peak["stop"]:
+                    groups = [group_stat(worker.pid) for worker in workers]
+                    peak["rss"] = max(peak["rss"], sum(rss for rss, _ in groups))
+                    peak["cpu"] = sum(cpu for _, cpu in groups)
+                    if peak["cpu_at_start"] is None and started.exists():
+                        peak["cpu_at_start"] = peak["cpu"]
+                    held = worker_connections(cursor, args.database)
+                    peak["connections"] = max(peak["connections"], held)
+                    time.sleep(0.2)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -240,8 +277,27 @@ def main():
     bound = args.jobs / waves / args.capacity
     share_429 = stats["answered_429"] / max(1, stats["requests"])
     duplicates = stats["completed"] - succeeded
-    met = fraction >= 0.95 and share_429 < 0.05 and duplicates == 0 and not failed and not left
+    jobs_done = succeeded + failed
+    cpu_per_job = peak["cpu"] / max(1, jobs_done)
+    cpu_after_start = (peak["cpu"] - (peak["cpu_at_start"] or 0)) / max(1, jobs_done)
     mean_busy = sum(busy) / max(1, len(busy))
+    if reference is None:
+        reference_line, ratio, cpu_ratio = "skipped", math.nan, math.nan
+    else:
+        reference_fraction = args.jobs / reference / limit
+        ratio = fraction / reference_fraction
+        reference_per_job = reference_cpu / args.jobs
+        cpu_ratio = cpu_after_start / reference_per_job
+        reference_line = (
+            f"{reference_fraction:.3f} of the limit ({reference:.2f} s, {len(refused)} "
+            f"answered 429); the workers reached {ratio:.3f} of it (target >= 0.97); its CPU: "
+            f"{reference_cpu:.1f} s = {reference_per_job * 1e3:.1f} ms per answer"
+        )
+    met = (
+        fraction >= 0.95 and share_429 < 0.05 and duplicates == 0 and not failed and not left
+        and not ratio < 0.97 and not cpu_ratio > 2
+    )  # fmt: skip
+    load_after = os.getloadavg()
     report = [
         f"\njobs: {args.jobs}; traces {traces.count()}, unique idempotency keys {agg['keys']}",
         f"status: {by_status}; unfinished after the timeout: {left}",
@@ -260,15 +316,19 @@ def main():
         f"{stats['answered_429']} answered 429 = {share_429:.2%} (target < 5%), "
         f"peak in flight {stats['peak_in_flight']}, client disconnects "
         f"{stats['client_disconnects']}",
-        f"duplicates: {duplicates} (must be 0); failed: {failed}",
+        f"duplicates: {duplicates} (must be 0); failed: {failed}; stalled (queued or "
+        f"running at the end): {left} (must be 0)",
         "reference, a plain asyncio client with a semaphore of the capacity on the same "
-        + (
-            "simulator: skipped"
-            if reference is None
-            else f"simulator: {args.jobs / reference / limit:.3f} of the limit ({reference:.2f} s)"
-        ),
-        f"peak worker memory: {peak['rss'] / 1024:.1f} MB RSS; CPU seconds: workers "
-        f"{peak['cpu']:.1f}, simulator {sim_cpu:.1f}",
+        f"simulator: {reference_line}",
+        f"peak worker memory: {peak['rss'] / 1024:.1f} MB RSS; database connections held by "
+        f"the workers: at most {peak['connections']} (pool of "
+        f"{args.pool if args.pool is not None else 'DB_POOL_MAX_SIZE'} per process, "
+        f"{args.processes} processes, {args.processes * args.concurrency} threads)",
+        f"CPU seconds: workers {peak['cpu']:.1f} ({cpu_per_job * 1e3:.1f} ms per job; after "
+        f"start-up {cpu_after_start * 1e3:.1f} ms per job = {cpu_ratio:.2f} x the reference's, "
+        f"target <= 2), simulator {sim_cpu:.1f}",
+        "load average (1, 5, 15 min): before {:.2f} {:.2f} {:.2f}, after {:.2f} {:.2f} {:.2f} "
+        "on {} CPUs".format(*load_before, *load_after, os.cpu_count()),
         f"target: {'met' if met else 'NOT met'}; worker log: {log.name}",
     ]
     print("\n".join(report))

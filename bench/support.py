@@ -67,9 +67,11 @@ STEPS = [
 ]
 
 
-def spawn(command: list, **kwargs) -> subprocess.Popen:
-    """A subprocess in its own session, so that stop() can end its whole process group."""
-    return subprocess.Popen(command, cwd=ROOT, env=os.environ, start_new_session=True, **kwargs)
+def spawn(command: list, *, env: dict | None = None, **kwargs) -> subprocess.Popen:
+    """A subprocess in its own session, so that stop() can end its whole process group;
+    ``env`` adds to (or overrides) this process's environment."""
+    return subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})},
+                            start_new_session=True, **kwargs)  # fmt: skip
 
 
 def stop(process: subprocess.Popen | None, sig=signal.SIGTERM, wait: float = 20) -> None:

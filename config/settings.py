@@ -90,12 +90,29 @@ TEMPLATES = [
 
 # Database: PostgreSQL in production, a SQLite file under var/ by default.
 DATABASE_URL = env("DATABASE_URL")
+# On PostgreSQL each process keeps a pool of at most DB_POOL_MAX_SIZE connections, shared by
+# its threads: a thread holds one only while it talks to the database (a request, a job's
+# claim or progress save), never while a job waits on the LLM, so a worker with 128 threads
+# uses DB_POOL_MAX_SIZE connections, not 128. 0 turns the pool off (each thread then opens
+# its own connection, kept DB_CONN_MAX_AGE seconds), e.g. behind a pooler such as PgBouncer.
+DB_POOL_MAX_SIZE = envint("DB_POOL_MAX_SIZE", 4)
 if DATABASE_URL:
+    _pooled = DB_POOL_MAX_SIZE > 0 and DATABASE_URL.startswith(("postgres", "pgsql"))
     DATABASES = {
         "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+            DATABASE_URL,
+            conn_max_age=0 if _pooled else envint("DB_CONN_MAX_AGE", 60),
+            conn_health_checks=True,
         )
     }
+    if _pooled:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": DB_POOL_MAX_SIZE,
+            # A thread waits this long for a free connection, then gets an OperationalError
+            # (a job's database calls ride it out like any database blip).
+            "timeout": envint("DB_POOL_TIMEOUT", 10),
+        }
 else:
     DATABASES = {
         "default": {
@@ -149,6 +166,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# One result backend per process rather than one per thread: building it scans the installed
+# packages' entry points (tens of milliseconds), which each of a worker's hundreds of threads
+# would otherwise do on its first task. No result is stored (the backend is disabled).
+CELERY_RESULT_BACKEND_THREAD_SAFE = True
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ROUTES = {

@@ -8,7 +8,7 @@ from . import llm
 from .checks import Norms, check_flags, trace_checks
 from .jobs.engine import Call, Fail, Retry, Succeed, answer_unusable, job_run
 from .jobs.lifecycle import job_claim
-from .jobs.retrying import DATABASE_DOWN, db_retry
+from .jobs.retrying import DATABASE_DOWN, connection_release, db_retry
 from .models import Trace
 from .norms import norms_for
 from .parsing import split_thought
@@ -18,6 +18,15 @@ from .signals import trace_succeeded
 
 def trace_run(*, trace_id: int) -> None:
     """Run one expansion job to a succeeded or failed trace. Safe to call more than once."""
+    try:
+        _trace_run(trace_id)
+    finally:
+        # Back to the pool at once, whoever runs the job: a thread that ended holding its
+        # connection would keep it from the pool for good.
+        connection_release()
+
+
+def _trace_run(trace_id: int) -> None:
     job = job_claim(Trace, trace_id)
     if job is None:
         return  # finished, cancelled, or another worker is on it

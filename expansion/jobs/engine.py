@@ -23,11 +23,15 @@ from ..limiter import LimitTimeout, bookkeeping, endpoint_slot, endpoint_stream_
 from ..models import LLMEndpoint
 from . import lifecycle
 from .lifecycle import RunningJob
-from .retrying import DATABASE_DOWN
+from .retrying import DATABASE_DOWN, connection_release
 
 logger = logging.getLogger(__name__)
 
-PROGRESS_EVERY = 1.0  # seconds between progress saves while a response streams in
+# Seconds between progress saves while an answer streams in. Each save is a write, with a
+# connection taken from the pool and given back (a couple of milliseconds of CPU): for an
+# answer of half a minute, saving every second cost more than all the job's other database
+# work together.
+PROGRESS_EVERY = 2.0
 BACKOFF_BASE, BACKOFF_CAP = 1.0, 60.0
 
 
@@ -113,6 +117,7 @@ def job_run(job: RunningJob, call: Call, *, on_answer: OnAnswer) -> None:
             if not job.update(what="starting an attempt", attempts=attempt,
                               heartbeat_at=timezone.now()):  # fmt: skip
                 return  # cancelled, or taken over by another worker: never call twice
+            connection_release()  # none held while the job waits for a slot and its answer
             try:
                 outcome = run.attempt(attempt)
             except Cancelled:
@@ -138,7 +143,6 @@ class _Run:
     def __init__(self, job: RunningJob, call: Call, on_answer: OnAnswer) -> None:
         self.job, self.call, self.on_answer = job, call, on_answer
         self.cost: Decimal | None = None  # unknown until an answer can be priced
-        self.last_save = 0.0
         self.prompt_estimate = sum(len(m["content"]) for m in call.messages) // 3
 
     def attempt(self, attempt: int) -> Outcome:
@@ -150,7 +154,7 @@ class _Run:
         try:
             with endpoint_slot(endpoint, tokens=booked, wait=slot_wait) as slot:
                 result = llm.complete(endpoint, messages=self.call.messages, params=params,
-                                      on_progress=self.progress,
+                                      on_progress=self.progress, progress_every=PROGRESS_EVERY,
                                       sample=self.call.sample)  # fmt: skip
         except LimitTimeout:
             return NoSlot()
@@ -179,10 +183,6 @@ class _Run:
         return _with_paid(self.on_answer(result, attempt), paid)
 
     def progress(self, content: str, reasoning: str) -> None:
-        now = time.monotonic()
-        if now - self.last_save < PROGRESS_EVERY:
-            return
-        self.last_save = now
         try:
             updated = self.job.owned().update(
                 content=content, reasoning=reasoning, heartbeat_at=timezone.now(),
@@ -194,6 +194,7 @@ class _Run:
             logger.warning("Could not save the progress of job %s", self.job.pk, exc_info=True)
             connection.close()
             return
+        connection_release()  # until the next save: the stream may run for minutes
         if not updated:
             raise Cancelled()  # out of the stream: this run pays for no more tokens
 

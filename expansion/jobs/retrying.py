@@ -1,7 +1,8 @@
 """A job's database calls ride out a database blip: a terminated connection, a restart,
-"too many clients". The broken connection is closed (Django would otherwise reuse it until
-the end of a request, which a task never reaches) and the call tried again, with a growing
-pause, for a bounded time; then the error is raised for the task to retry itself."""
+"too many clients", a pool with no free connection. The broken connection is closed (Django
+would otherwise reuse it until the end of a request, which a task never reaches) and the
+call tried again, with a growing pause, for a bounded time; then the error is raised for the
+task to retry itself. Between its calls a job holds no connection (``connection_release``)."""
 
 import logging
 import time
@@ -39,3 +40,14 @@ def db_retry(call: Callable[[], T], *, what: str, seconds: float | None = None) 
             connection.close()  # a new connection next time; the broken one is never reused
             time.sleep(pause)
             pause = min(PAUSE_CAP, pause * 2)
+
+
+def connection_release() -> None:
+    """Give this thread's database connection back while the job waits on something else
+    (a slot, the LLM's answer, a backoff): to its process's pool on PostgreSQL, closed on
+    SQLite (opening a file again is cheap). A job's thread thus holds a connection only for
+    the few milliseconds of each write, and a worker's threads share a few connections
+    however many requests they keep in flight. Inside a transaction (a test's) it is kept:
+    closing it there would break the transaction."""
+    if not connection.in_atomic_block:
+        connection.close()

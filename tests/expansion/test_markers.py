@@ -14,6 +14,12 @@ def test_markers_count_case_insensitively_as_whole_words():
     assert counts["alternatively"] == 0  # every marker of the list, zeros included
 
 
+def test_a_marker_is_counted_wherever_a_whole_word_match_begins():
+    # "xa b a" is no match (inside a word), but the "a b a" that begins within it is.
+    assert marker_counts("xa b a b a. A  B\nA", ["a b a", "b"]) == {"a b a": 2, "b": 3}
+    assert marker_counts("subwait wait_ waits wait", ["wait"]) == {"wait": 1}
+
+
 def test_any_list_of_phrases_is_counted_the_same_way():
     counts = marker_counts("So, therefore... So be it. Also", ["So", "Therefore", "Consider"])
     assert counts == {"So": 2, "Therefore": 1, "Consider": 0}

@@ -234,7 +234,8 @@ def test_submitting_queues_the_configured_number_of_samples(
 def test_a_running_job_cancelled_through_the_api_stops_and_is_not_retried(
     submitted, endpoint, simulator, api_as, reviewer_user, annotator_user
 ):
-    simulator.configure(seconds_per_token=0.01)  # 300 tokens: about 3 s
+    # 300 tokens: about 9 s, several progress saves (a cancel is seen at the next one)
+    simulator.configure(seconds_per_token=0.03)
     (trace,) = queue(submitted, endpoint)
     worker = threading.Thread(target=services.trace_run, kwargs={"trace_id": trace.pk})
     worker.start()

@@ -29,12 +29,13 @@ def database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def start_worker(concurrency: int = 8) -> subprocess.Popen:
+def start_worker(concurrency: int = 8, **extra_env: str) -> subprocess.Popen:
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
         "VAR_DIR": str(settings.VAR_DIR),
         "EXPANSION_HEARTBEAT_STALE_SECONDS": "3",
+        **extra_env,
     }
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "expansion",
