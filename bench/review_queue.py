@@ -51,8 +51,8 @@ COLUMNS = ("annotation_id, annotation_version, record, prompt_id, endpoint_id, p
            "error_message, run_id, progress_tokens, request, response, content, reasoning, "
            "thought, solution, finish_reason, model_reported, prompt_tokens, "
            "completion_tokens, cost, latency_ms, checks, flag_answer_mismatch, "
-           "flag_low_coverage, flag_too_short, flag_leakage, flag_truncated, created_at, "
-           "started_at, finished_at")  # fmt: skip
+           "flag_low_coverage, flag_too_short, flag_leakage, flag_truncated, sends, "
+           "usage_estimated, usage_source, created_at, started_at, finished_at")  # fmt: skip
 
 
 def thought_text(rng: random.Random, wait: bool) -> str:
@@ -135,8 +135,8 @@ def seed_traces(base: dict, rng: random.Random, start: int, count: int) -> None:
                     "" if status == "succeeded" else "server_error", "", "", tokens,
                     json.dumps({"messages": base["messages"], "model": "model"}),
                     json.dumps(response), content, "", thought, solution, "stop", "model",
-                    900, tokens, 0.01, 20000, json.dumps(checks), *flags, created,
-                    created, created + timedelta(seconds=20),
+                    900, tokens, 0.01, 20000, json.dumps(checks), *flags, 1, False,
+                    "provider", created, created, created + timedelta(seconds=20),
                 ))  # fmt: skip
         cursor.execute(
             "INSERT INTO curation_tracereview (trace_id, status, approvals, edited_thought, "
