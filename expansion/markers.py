@@ -111,10 +111,17 @@ _WORD_CHAR = re.compile(r"\w")
 
 
 def _marker_matches(text: str, phrases: tuple[str, ...]):
-    for match in _any_marker(phrases).finditer(text):
-        start = match.start()
-        if not start or not _WORD_CHAR.match(text, start - 1):
-            yield match
+    """The whole-word matches, longest first and without overlap. A match that begins
+    inside a word is passed over, but one may still begin within it ("xa b a" holds no
+    "a b a", its "a b a" from the second letter on is one)."""
+    pattern, position = _any_marker(phrases), 0
+    while match := pattern.search(text, position):
+        start, end = match.span()
+        if start and _WORD_CHAR.match(text, start - 1):
+            position = start + 1
+            continue
+        yield match
+        position = max(end, start + 1)
 
 
 def marker_spans(
