@@ -1,8 +1,4 @@
-import tempfile
-from pathlib import Path
-
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
@@ -21,7 +17,7 @@ from .models import (
     Problem,
     WorkspaceSettings,
 )
-from .problem_import import ImportFileError
+from .problem_import import ImportFileError, uploaded_file
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -152,14 +148,10 @@ class BenchmarkAddForm(forms.ModelForm):
         upload = data.get("file")
         if self.errors or upload is None:
             return data
-        suffix = Path(upload.name).suffix.lower()
-        with tempfile.NamedTemporaryFile(suffix=suffix, dir=settings.VAR_DIR) as copy:
-            for chunk in upload.chunks():
-                copy.write(chunk)
-            copy.flush()
+        with uploaded_file(upload) as path:
             try:
                 report = benchmark_add(
-                    path=Path(copy.name),
+                    path=path,
                     name=data["name"],
                     text_field=data["text_field"],
                     file_name=upload.name,

@@ -1,7 +1,5 @@
-import tempfile
 from pathlib import Path
 
-from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -21,7 +19,7 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from .forms import ProblemFilterForm
 from .models import ApiToken, Problem
-from .problem_import import ImportFileError, problems_import
+from .problem_import import ImportFileError, problems_import, uploaded_file
 from .roles import HasRole, Role
 from .selectors import ANNOTATION_STATUSES, problem_list
 from .tokens import HashedTokenAuthentication, api_token_issue
@@ -132,14 +130,10 @@ class ProblemImportView(viewsets.ViewSet):
         data = ProblemImportSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
-        suffix = Path(upload.name).suffix.lower()
-        with tempfile.NamedTemporaryFile(suffix=suffix, dir=settings.VAR_DIR) as copy:
-            for chunk in upload.chunks():
-                copy.write(chunk)
-            copy.flush()
+        with uploaded_file(upload) as path:
             try:
                 report = problems_import(
-                    path=Path(copy.name), source=data.validated_data["source"],
+                    path=path, source=data.validated_data["source"],
                     dry_run=data.validated_data["dry_run"],
                     skip_invalid=data.validated_data["skip_invalid"], file_name=upload.name,
                 )  # fmt: skip

@@ -7,12 +7,15 @@ by (source, external id) so that re-importing the same file changes nothing.
 
 import csv
 import json
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -390,3 +393,15 @@ def problems_import(
             hygiene.finish()
     report.written = not dry_run
     return report
+
+
+@contextmanager
+def uploaded_file(upload) -> Iterator[Path]:
+    """An uploaded file as a path (a temporary copy under VAR_DIR, with the upload's suffix,
+    which tells the format), removed afterwards; the importers read paths."""
+    suffix = Path(upload.name).suffix.lower()
+    with tempfile.NamedTemporaryFile(suffix=suffix, dir=settings.VAR_DIR) as copy:
+        for chunk in upload.chunks():
+            copy.write(chunk)
+        copy.flush()
+        yield Path(copy.name)
