@@ -6,8 +6,7 @@ import json
 from django.conf import settings
 from django.db import models
 
-from expansion.models import LLMEndpoint, Trace
-from expansion.usage import SOURCES as USAGE_SOURCES
+from expansion.models import LLMEndpoint, LLMJob, Trace
 
 
 class JudgePrompt(models.Model):
@@ -46,12 +45,9 @@ class JudgePrompt(models.Model):
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
-class JudgeJob(models.Model):
+class JudgeJob(LLMJob):
     """One judge request for one trace's steps and its answer: a rating pair and a reason
     per step, stored whole on success (``ratings``) or not at all."""
-
-    Status = Trace.Status
-    ErrorKind = Trace.ErrorKind
 
     trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="judge_jobs")
     prompt = models.ForeignKey(JudgePrompt, on_delete=models.PROTECT, related_name="jobs")
@@ -64,22 +60,6 @@ class JudgeJob(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    error_kind = models.CharField(max_length=20, choices=ErrorKind.choices, blank=True)
-    error_message = models.TextField(blank=True)
-    run_id = models.CharField(max_length=32, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    progress_tokens = models.PositiveIntegerField(default=0)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    sends = models.PositiveIntegerField(default=0)
-
-    request = models.JSONField(default=dict, help_text="Messages and parameters, verbatim.")
-    response = models.JSONField(default=dict, help_text="What the server answered, verbatim.")
-    content = models.TextField(blank=True, help_text="The answer's text, kept when invalid.")
-    reasoning = models.TextField(blank=True)
     ratings = models.JSONField(
         default=list, blank=True,
         help_text="Per step: step, correctness, faithfulness, reason (on success only).",
@@ -90,15 +70,6 @@ class JudgeJob(models.Model):
     found_unrecorded_error = models.BooleanField(
         default=False, help_text="A -1 step the record does not contain (invented or off record)."
     )
-    finish_reason = models.CharField(max_length=32, blank=True)
-    model_reported = models.CharField(max_length=200, blank=True)
-    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
-    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
-    usage_estimated = models.BooleanField(default=False)
-    usage_source = models.CharField(max_length=16, blank=True, choices=USAGE_SOURCES)
-    cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
-    latency_ms = models.PositiveIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -10,7 +10,8 @@ from django.db import models
 
 from annotator.models import Annotation
 
-from .usage import SOURCES as USAGE_SOURCES
+from ..usage import SOURCES as USAGE_SOURCES
+from .jobs import JobErrorKind, JobStatus, LLMJob
 
 
 # Only variables an operator listed as API keys: an admin must not be able to send the
@@ -216,7 +217,7 @@ class PromptVersion(models.Model):
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
 
-        from .prompts import prompt_problems  # prompts imports this module
+        from ..prompts import prompt_problems  # prompts imports this module
 
         problems = prompt_problems(**{field: getattr(self, field) for field in self.CONTENT_FIELDS})
         if problems:
@@ -249,23 +250,8 @@ class TraceWords(models.Func):
 class Trace(models.Model):
     """One expansion job of one annotation version, and the trace it produced."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
-
-    class ErrorKind(models.TextChoices):
-        NONE = "", "None"
-        RATE_LIMITED = "rate_limited"
-        TIMEOUT = "timeout"
-        SERVER_ERROR = "server_error"
-        AUTH = "auth"
-        BAD_REQUEST = "bad_request"
-        TRUNCATED = "truncated"
-        EMPTY = "empty"
-        INVALID_OUTPUT = "invalid_output"
+    Status = JobStatus
+    ErrorKind = JobErrorKind
 
     # The check flags, by the names filters use (review queue, analytics, exports).
     FLAGS = {
@@ -440,3 +426,11 @@ class TraceNorm(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.key or '-'}: {self.median} ({self.traces} traces)"
+
+
+from .rollouts import ProblemDifficulty, RolloutCampaign, RolloutSample, SolvePrompt  # noqa: E402
+
+__all__ = [
+    "LLMBatch", "LLMEndpoint", "LLMJob", "JobErrorKind", "JobStatus", "ProblemDifficulty",
+    "PromptVersion", "RolloutCampaign", "RolloutSample", "SolvePrompt", "Trace", "TraceNorm",
+]  # fmt: skip
