@@ -77,9 +77,7 @@ def batch_lease_renew(batch: LLMBatch) -> None:
 
 def batch_release(batch: LLMBatch) -> None:
     """Give the lease back, if it is still this poller's."""
-    LLMBatch.objects.filter(pk=batch.pk, leased_until=batch.leased_until).update(
-        leased_until=None
-    )
+    LLMBatch.objects.filter(pk=batch.pk, leased_until=batch.leased_until).update(leased_until=None)
     batch.leased_until = None
 
 
@@ -186,8 +184,8 @@ def _take_remote(batch: LLMBatch, remote) -> None:
     errors = getattr(remote.errors, "data", None) or []
     batch.error_message = "; ".join(f"{e.code}: {e.message}" for e in errors)
     batch.polled_at = timezone.now()
-    batch.save(update_fields=["status", "output_file_id", "error_file_id", "request_counts",
-                              "error_message", "polled_at", "provider_id", "submitted_at"])  # fmt: skip
+    fields = ["status", "output_file_id", "error_file_id", "request_counts", "error_message"]
+    batch.save(update_fields=[*fields, "polled_at", "provider_id", "submitted_at"])
 
 
 def _recover(kind: BatchKind, batch: LLMBatch) -> None:
