@@ -25,7 +25,7 @@ PREPARING_STALE = timedelta(minutes=10)
 # What a batch that ended without answering a request says of it.
 # A poller holds a batch this long, renewed while it ingests; a killed poller's batch is
 # taken by the next round once it has expired.
-LEASE = timedelta(seconds=int(getattr(settings, "LLM_BATCH_LEASE_SECONDS", 300)))
+LEASE = timedelta(seconds=settings.LLM_BATCH_LEASE_SECONDS)
 INGEST_CHUNK = 200  # jobs read at once while ingesting
 NOT_ANSWERED = {"expired": "expired", "cancelled": "was cancelled", "failed": "failed"}
 
