@@ -7,7 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .. import llm, usage
@@ -23,6 +23,9 @@ METADATA_KEY = "journey_batch"  # the provider's batch names ours, to be found a
 # A batch still preparing after this long lost its worker between upload and create.
 PREPARING_STALE = timedelta(minutes=10)
 # What a batch that ended without answering a request says of it.
+# A poller holds a batch this long, renewed while it ingests; a killed poller's batch is
+# taken by the next round once it has expired.
+LEASE = timedelta(seconds=settings.LLM_BATCH_LEASE_SECONDS)
 INGEST_CHUNK = 200  # jobs read at once while ingesting
 NOT_ANSWERED = {"expired": "expired", "cancelled": "was cancelled", "failed": "failed"}
 
@@ -31,14 +34,51 @@ def batches_tick() -> dict[str, int]:
     """The beat task's round: send the queued jobs of batch endpoints, poll the live
     batches, ingest the ended ones. Safe to run twice at once or again after a kill."""
     submitted = batches_submit_queued()
-    polled = 0
+    polled = skipped = 0
     for batch in LLMBatch.objects.filter(ingested_at__isnull=True).select_related("endpoint"):
+        if not batch_lease(batch):
+            skipped += 1  # another worker is polling it
+            continue
         try:
             batch_poll(batch)
         except Exception:  # one batch that cannot be read must not stop the others
             logger.exception("Could not poll batch %s", batch.pk)
+        finally:
+            batch_release(batch)
         polled += 1
-    return {"submitted": len(submitted), "polled": polled}
+    return {"submitted": len(submitted), "polled": polled, "skipped": skipped}
+
+
+def batch_lease(batch: LLMBatch) -> bool:
+    """Take the batch for this poller unless another holds an unexpired lease on it.
+
+    A compare-and-set on ``leased_until`` (one UPDATE, the same on PostgreSQL and SQLite,
+    and no transaction held open across the provider's HTTP calls): of two rounds that
+    reach the batch at once, one polls it and the other passes it over."""
+    now = timezone.now()
+    until = now + LEASE
+    free = Q(leased_until__isnull=True) | Q(leased_until__lt=now)
+    taken = LLMBatch.objects.filter(free, pk=batch.pk, ingested_at__isnull=True).update(
+        leased_until=until
+    )
+    if taken:
+        batch.leased_until = until  # the batch's saves below write it back unchanged
+    return bool(taken)
+
+
+def batch_lease_renew(batch: LLMBatch) -> None:
+    """Keep the lease while a long ingestion goes on."""
+    until = timezone.now() + LEASE
+    if LLMBatch.objects.filter(pk=batch.pk, leased_until=batch.leased_until).update(
+        leased_until=until
+    ):
+        batch.leased_until = until
+
+
+def batch_release(batch: LLMBatch) -> None:
+    """Give the lease back, if it is still this poller's."""
+    LLMBatch.objects.filter(pk=batch.pk, leased_until=batch.leased_until).update(leased_until=None)
+    batch.leased_until = None
 
 
 def batches_submit_queued() -> list[LLMBatch]:
@@ -144,7 +184,8 @@ def _take_remote(batch: LLMBatch, remote) -> None:
     errors = getattr(remote.errors, "data", None) or []
     batch.error_message = "; ".join(f"{e.code}: {e.message}" for e in errors)
     batch.polled_at = timezone.now()
-    batch.save()
+    fields = ["status", "output_file_id", "error_file_id", "request_counts", "error_message"]
+    batch.save(update_fields=[*fields, "polled_at", "provider_id", "submitted_at"])
 
 
 def _recover(kind: BatchKind, batch: LLMBatch) -> None:
@@ -181,6 +222,8 @@ def batch_ingest(batch: LLMBatch) -> int:
     pks = list(_owned(kind, batch).order_by("pk").values_list("pk", flat=True))
     for start in range(0, len(pks), INGEST_CHUNK):  # no cursor open while the rows change
         chunk = pks[start : start + INGEST_CHUNK]
+        if batch.leased_until is not None:
+            batch_lease_renew(batch)
         rows = _owned(kind, batch).filter(pk__in=chunk).select_related(*kind.related)
         for row in rows.order_by("pk"):
             job = RunningJob(kind.model, row.pk, batch.run_id)

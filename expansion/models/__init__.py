@@ -155,6 +155,10 @@ class LLMBatch(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     polled_at = models.DateTimeField(null=True, blank=True)
+    leased_until = models.DateTimeField(
+        null=True, blank=True,
+        help_text="A poller has the batch until then: one worker polls and ingests it at a time.",
+    )  # fmt: skip
     ingested_at = models.DateTimeField(
         null=True, blank=True, help_text="When every job of the batch had its result."
     )

@@ -345,3 +345,19 @@ def test_an_admin_cancels_a_batch_at_the_provider(
     assert "cancelling" in response.content.decode()
     batch.refresh_from_db()
     assert batch.status == "cancelling"
+
+
+def test_a_batch_another_poller_holds_is_passed_over_until_its_lease_ends(
+    submitted, batch_endpoint, simulator
+):
+    traces = queue(submitted, batch_endpoint, samples=2)
+    (batch,) = flow.batches_submit_queued()
+    held = LLMBatch.objects.get(pk=batch.pk)
+    assert flow.batch_lease(held)  # another worker is polling it
+    assert not flow.batch_lease(LLMBatch.objects.get(pk=batch.pk))
+    assert flow.batches_tick()["skipped"] == 1
+    assert Trace.objects.filter(status="succeeded").count() == 0
+    flow.batch_release(held)
+    tick_until_finished(traces)
+    assert Trace.objects.filter(status="succeeded").count() == 2
+    assert simulator.stats()["batch_requests"] == 2

@@ -1,0 +1,19 @@
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("expansion", "0015_endpoint_supports_json_schema"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="llmbatch",
+            name="leased_until",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="A poller has the batch until then: one worker polls and ingests it at a time.",
+                null=True,
+            ),
+        ),
+    ]
