@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("expansion", "0015_endpoint_supports_json_schema"),
+        ("expansion", "0016_rollouts"),
     ]
 
     operations = [
