@@ -27,12 +27,22 @@ def user_language(user) -> str | None:
     return choice if choice in LANGUAGE_CODES else None
 
 
+SESSION_KEY = "interface_language"
+
+
 class UserLanguageMiddleware:
+    """Looks the user's choice up once per session (login starts a new one) and keeps it
+    in the session, so that a request such as an autosave costs no extra query."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        language = user_language(request.user)
+        language = None
+        if request.user.is_authenticated:
+            if SESSION_KEY not in request.session:
+                request.session[SESSION_KEY] = user_language(request.user) or ""
+            language = request.session[SESSION_KEY] or None
         if language:
             translation.activate(language)
             request.LANGUAGE_CODE = language
@@ -54,6 +64,7 @@ def language_set(request):
         from annotator.models import UserLanguage
 
         UserLanguage.objects.update_or_create(user=request.user, defaults={"language": language})
+        request.session[SESSION_KEY] = language
     next_url = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(
         next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
@@ -69,3 +80,9 @@ def language_set(request):
         httponly=True,
     )
     return response
+
+
+def remember_at_login(sender, request, user, **kwargs):
+    """Put the user's language in the new session, so no page has to look it up."""
+    if request is not None and hasattr(request, "session"):
+        request.session[SESSION_KEY] = user_language(user) or ""
