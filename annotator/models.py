@@ -265,3 +265,16 @@ class NearDuplicate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.problem} in group {self.group}"
+
+
+class UserLanguage(models.Model):
+    """The interface language a user picked; it wins over the browser's Accept-Language
+    (config.i18n.UserLanguageMiddleware). No row means: follow the browser."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="interface_language"
+    )
+    language = models.CharField(max_length=16, choices=settings.LANGUAGES)
+
+    def __str__(self) -> str:
+        return f"{self.user} reads {self.language}"

@@ -7,6 +7,7 @@ from annotator import api as annotator_api
 from annotator import api_annotations, api_users
 from annotator.views import accounts, workspace
 from annotator.views import problems as problem_views
+from config.i18n import language_set
 from curation import api as curation_api
 from curation import api_exports
 from curation import home as curation_home
@@ -92,6 +93,7 @@ urlpatterns = [
     path("analytics/markers/", analytics_views.marker_add, name="analytics-marker-add"),
     path("analytics/refresh/", analytics_views.profiles_refresh, name="analytics-refresh"),
     path("accounts/login/", accounts.RateLimitedLoginView.as_view(), name="login"),
+    path("accounts/language/", language_set, name="language-set"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/", include((api_urlpatterns, "api"))),

@@ -6,7 +6,8 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 # Pages that must be reachable to log in at all.
-PUBLIC = {"/accounts/login/", "/admin/login/", "/api/auth/token/"}
+# The language picker works on the login page too (for anyone it only sets a cookie).
+PUBLIC = {"/accounts/login/", "/accounts/language/", "/admin/login/", "/api/auth/token/"}
 # Django's password reset flow mails a link; it leaks nothing to anonymous users.
 PUBLIC_PREFIXES = ("/accounts/password_reset/", "/accounts/reset/")
 PARAMETER = re.compile(r"<(?:\w+:)?\w+>")

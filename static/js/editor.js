@@ -45,6 +45,10 @@
 
   function ours(elt) { return form.contains(elt) || elt.hasAttribute("data-restore-carrier"); }
 
+  // The words the editor shows come from the page (data-msg-* attributes of the form,
+  // rendered in the user's language by editor.html); the English is the fallback.
+  function msg(key, english) { return form.dataset["msg" + key] || english; }
+
   function setStatus(text, cls) {
     status = document.getElementById("save-status");
     status.textContent = text;
@@ -76,7 +80,7 @@
     edits += 1;
     lastInput = Date.now();
     keepLocalCopy();
-    setStatus("Unsaved changes…", "unsaved");
+    setStatus(msg("Unsaved", "Unsaved changes…"), "unsaved");
   });
 
   // Count a second of work when the page is visible and the annotator typed within a minute.
@@ -103,7 +107,7 @@
     event.detail.parameters.set("elapsed", activeSeconds);
     pending = { edits: edits, elapsed: activeSeconds };
     activeSeconds = 0;
-    setStatus("Saving…", "saving");
+    setStatus(msg("Saving", "Saving…"), "saving");
   });
 
   document.body.addEventListener("htmx:beforeRequest", function (event) {
@@ -124,19 +128,19 @@
         dropLocalCopy();
       } else {
         keepLocalCopy();
-        setStatus("Unsaved changes…", "unsaved");
+        setStatus(msg("Unsaved", "Unsaved changes…"), "unsaved");
       }
       return;
     }
     activeSeconds += sent.elapsed;
     if (code === 409) {
-      setStatus("Conflict: choose a version below", "error");
+      setStatus(msg("Conflict", "Conflict: choose a version below"), "error");
       var box = document.getElementById("conflict");
       if (box) box.scrollIntoView({ block: "center" });
       return;
     }
     if (code === 400) return;  // the server said what is wrong, on screen
-    setStatus("Not saved (connection problem); kept in this browser, retrying…", "error");
+    setStatus(msg("Offline", "Not saved (connection problem); kept in this browser, retrying…"), "error");
     clearTimeout(retryTimer);
     retryTimer = setTimeout(function () { htmx.trigger(form, "save"); }, 3000);
   });
@@ -294,14 +298,14 @@
     box.className = "warning";
     box.setAttribute("role", "alert");
     box.appendChild(document.createElement("p")).textContent =
-      "These formulas do not close (unbalanced braces or delimiters), so they show as typed:";
+      msg("Unbalanced", "These formulas do not close (unbalanced braces or delimiters), so they show as typed:");
     var list = box.appendChild(document.createElement("ul"));
     broken.forEach(function (item) {
       list.appendChild(document.createElement("li")).appendChild(document.createElement("code"))
         .textContent = item;
     });
     box.appendChild(document.createElement("p")).textContent =
-      "Fix them, or press Submit again to submit as it is.";
+      msg("SubmitAnyway", "Fix them, or press Submit again to submit as it is.");
     var messages = document.getElementById("submit-messages");
     messages.querySelectorAll(".warning").forEach(function (old) { old.remove(); });
     messages.prepend(box);
@@ -326,7 +330,7 @@
       });
     document.body.appendChild(carrier);
     conflictCopy = stored.entries;
-    setStatus(orphan ? "Restoring unsaved work left by a closed tab…" : "Restoring unsaved work from this browser…", "saving");
+    setStatus(orphan ? msg("RestoringOrphan", "Restoring unsaved work left by a closed tab…") : msg("Restoring", "Restoring unsaved work from this browser…"), "saving");
     htmx.ajax("POST", form.dataset.stepsUrl, { source: carrier, target: "#editor-body" }).then(function () {
       carrier.remove();
     });

@@ -73,7 +73,7 @@ def log_in(page):
         page.goto("/accounts/login/")
         page.fill("#id_username", username)
         page.fill("#id_password", password)
-        page.click("button[type=submit]")
+        page.click("form:not(.language-picker) button[type=submit]")
         page.wait_for_url("**/")
 
     return log_in_as
