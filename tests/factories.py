@@ -75,3 +75,70 @@ class TraceFactory(factory.django.DjangoModelFactory):
     solution = "x = \\boxed{4}"
     completion_tokens = 1600
     checks = {"matches_reference": True, "coverage_mean": 1.0}
+
+
+SOLVE_INSTRUCTIONS = (
+    "Solve the problem. Think it through at length inside <think> ... </think>, then give the "
+    "solution with the final answer in \\boxed{{}}.\n\nProblem: {problem}"
+)
+
+
+class SolvePromptFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "expansion.SolvePrompt"
+        skip_postgeneration_save = True
+
+    name = "solve"
+    version = factory.Sequence(lambda n: n + 100)
+    system = "You are a careful mathematician."
+    instructions = SOLVE_INSTRUCTIONS
+    thought_format = "think"
+
+    @factory.post_generation
+    def hashed(self, create, extracted, **kwargs):
+        self.content_hash = self.compute_hash()
+        if create:
+            self.save(update_fields=["content_hash"])
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "expansion.RolloutCampaign"
+
+    name = factory.Sequence(lambda n: f"round-{n}")
+    endpoint = factory.SubFactory(EndpointFactory)
+    prompt = factory.SubFactory(SolvePromptFactory)
+    samples_per_problem = 4
+
+
+class SampleFactory(factory.django.DjangoModelFactory):
+    """A finished, verified sample (correct unless told otherwise)."""
+
+    class Meta:
+        model = "expansion.RolloutSample"
+
+    campaign = factory.SubFactory(CampaignFactory)
+    problem = factory.SubFactory(ProblemFactory)
+    sample_index = factory.Sequence(lambda n: n % 256)
+    endpoint = factory.LazyAttribute(lambda s: s.campaign.endpoint)
+    params = {"model": "test-model", "temperature": 0.7, "top_p": 0.95, "max_tokens": 4096}
+    idempotency_key = factory.Sequence(lambda n: f"sample-{n:08d}")
+    status = "succeeded"
+    thought = "Let me add one. Wait, check: yes."
+    solution = factory.LazyAttribute(lambda s: f"So the answer is \\boxed{{{s.answer}}}.")
+    answer = factory.LazyAttribute(lambda s: s.problem.reference_answer)
+    reference_answer = factory.LazyAttribute(lambda s: s.problem.reference_answer)
+    verdict = "correct"
+    completion_tokens = 1200
+
+
+class DifficultyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "expansion.ProblemDifficulty"
+
+    problem = factory.SubFactory(ProblemFactory)
+    campaign = factory.SubFactory(CampaignFactory)
+    samples = 16
+    verified = 16
+    correct = 8
+    pass_rate = factory.LazyAttribute(lambda d: d.correct / d.verified if d.verified else None)
