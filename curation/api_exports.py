@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from annotator.forms import parse_level
 from annotator.roles import HasRole, Role
 
+from .exports.prm import LABELS, NEUTRAL
 from .exports.records import FORMATS, STATUSES, STYLES
 from .exports.runs import DAYS, export_start
 from .exports.writer import ExportError, check_style, parse_splits
@@ -71,6 +72,16 @@ class ExportRequestSerializer(serializers.Serializer):
     )  # fmt: skip
     dedup = serializers.BooleanField(
         default=False, help_text="Keep one trace per group of near-duplicate traces of a problem."
+    )
+    labels = serializers.ChoiceField(
+        choices=LABELS, default="human",
+        help_text="prm, prm800k: whose step ratings label the steps (reviewers', the judge "
+                  "model's, or a reviewer's where there is one, else the judge's).",
+    )  # fmt: skip
+    neutral = serializers.ChoiceField(
+        choices=NEUTRAL,
+        default="negative",
+        help_text="prm: whether a step rated 0 is labelled true (positive) or false (negative).",
     )
 
     def validate_level(self, value):

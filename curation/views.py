@@ -233,6 +233,8 @@ def pick_best(request, trace_id: int):
 def exports(request):
     """Start an export (format, style, filters) and see past ones with their checksums."""
     from .api_exports import ExportRequestSerializer, start_from
+    from .exports.prm import LABELS, NEUTRAL
+    from .exports.records import FORMATS, STYLES
     from .models import Export
 
     errors = {}
@@ -247,8 +249,7 @@ def exports(request):
         errors = form.errors
     return render(request, "curation/exports.html", {
         "exports": Export.objects.all()[:50], "errors": errors, "post": request.POST,
-        "formats": ["messages", "sharegpt", "alpaca", "dpo", "raw"],
-        "styles": ["think-tags", "still", "reasoning-field"],
+        "formats": FORMATS, "styles": STYLES, "labels": LABELS, "neutral": NEUTRAL,
         "benchmarks": benchmarks, "benchmark_names": [row["name"] for row in benchmarks],
     })  # fmt: skip
 

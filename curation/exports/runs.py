@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ..models import Export
+from . import prm
 from .writer import ExportError, check_style, dataset_export, parse_day, parse_splits
 
 DAYS = ("created_since", "created_until", "finished_since", "finished_until", "since", "until")
@@ -18,7 +19,8 @@ FILTER_KEYS = (
     "min_tokens", "checks_passed", "include_simulated", "allow_contaminated",
 )  # fmt: skip
 # Options kept with the filters (the export record has no column of their own).
-OPTION_KEYS = ("dedup",)
+OPTION_KEYS = ("dedup", "labels", "neutral")
+STEPWISE_OPTIONS = {"labels": "human", "neutral": "negative"}  # prm and prm800k only
 logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 30
 # An export whose worker has not renewed its heartbeat for this long has lost its worker.
@@ -33,6 +35,8 @@ def export_start(*, user, fmt: str, style: str, system: str, split: str, seed: i
 
     parse_splits(split)  # refuse a bad split or style now, not in the worker
     check_style(fmt, style)
+    if fmt not in prm.FORMATS:  # labels mean nothing to the other formats: not recorded
+        filters = {k: v for k, v in filters.items() if k not in STEPWISE_OPTIONS}
     export = Export.objects.create(
         format=fmt, style=style, system=system, split=split, seed=seed, created_by=user,
         filters={k: v for k, v in filters.items()
@@ -71,13 +75,14 @@ class _Heartbeat:
 def _write(export: Export):
     filters = dict(export.filters)
     dedup = bool(filters.pop("dedup", False))
+    stepwise = {key: filters.pop(key, default) for key, default in STEPWISE_OPTIONS.items()}
     for key in DAYS:
         if key in filters:
             filters[key] = parse_day(filters[key], key)
     result = dataset_export(
         output=export.folder, fmt=export.format, style=export.style, system=export.system,
         splits=parse_splits(export.split), seed=export.seed, force=True,
-        filters=filters, include_hint=INCLUDE_HINT, dedup=dedup,
+        filters=filters, include_hint=INCLUDE_HINT, dedup=dedup, **stepwise,
     )  # fmt: skip
     with zipfile.ZipFile(export.archive, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(export.folder.iterdir()):

@@ -120,3 +120,60 @@ def test_nothing_rated_says_so(tmp_path, reviewer_user):
     _trace(5, "One.\n\nTwo.", reviewer_user)
     with pytest.raises(CommandError, match="none of the 1 traces has a step with human ratings"):
         export(tmp_path, "--format", "prm")
+
+
+def _archive_lines(export_row, name="train.jsonl") -> list[dict]:
+    import zipfile
+
+    with zipfile.ZipFile(export_row.archive) as archive:
+        text = archive.read(f"export-{export_row.pk}/{name}").decode()
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_the_exports_page_offers_prm_with_its_labels_and_writes_what_the_command_writes(
+    client_as, admin_user, rated, settings, tmp_path, tasks_inline,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    from curation.models import Export
+
+    settings.VAR_DIR = tmp_path
+    client = client_as(admin_user)
+    page = client.get("/exports/").content.decode()
+    for option in ("prm", "prm800k", "human-else-judge", "positive"):
+        assert f"<option>{option}</option>" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        form = {"format": "prm", "labels": "human", "neutral": "positive", "split": "train=1"}
+        response = client.post("/exports/", form)
+    assert response.status_code == 302
+    made = Export.objects.get()
+    assert made.status == "succeeded", made.error
+    assert made.filters["labels"] == "human" and made.filters["neutral"] == "positive"
+    from_command = export(tmp_path, "--format", "prm", "--neutral", "positive")
+    assert _archive_lines(made) == [
+        json.loads(line) for line in (from_command / "train.jsonl").read_text().splitlines()
+    ]
+    assert _archive_lines(made)[0]["labels"][:2] == [True, True]  # the 0 step counts positive
+    listed = client.get("/exports/").content.decode()
+    assert "labels: human, 0 is positive" in listed
+
+
+def test_the_api_exports_judge_labels_and_refuses_unknown_ones(
+    api_as, admin_user, rated, settings, tmp_path, tasks_inline,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    from curation.models import Export
+
+    settings.VAR_DIR = tmp_path
+    api = api_as(admin_user)
+    refused = api.post("/api/exports/", {"format": "prm", "labels": "crowd"}, format="json")
+    assert refused.status_code == 400 and "labels" in refused.json()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/api/exports/", {"format": "prm800k", "labels": "judge"},
+                            format="json")  # fmt: skip
+    assert response.status_code == 202
+    made = Export.objects.get(pk=response.json()["id"])
+    assert made.status == "failed" and "judge ratings" in made.error  # nothing was judged
+    with django_capture_on_commit_callbacks(execute=True):
+        plain = api.post("/api/exports/", {"format": "messages", "labels": "judge"},
+                         format="json")  # fmt: skip
+    assert "labels" not in Export.objects.get(pk=plain.json()["id"]).filters
