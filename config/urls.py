@@ -80,6 +80,7 @@ urlpatterns = [
     ),
     path("review/<int:trace_id>/judge/", judging_views.ask, name="review-judge"),
     path("review/<int:trace_id>/judge/accept/", judging_views.accept, name="review-judge-accept"),
+    path("review/<int:trace_id>/judge/state/", judging_views.state, name="review-judge-state"),
     path("review/<int:trace_id>/best/", curation_views.pick_best, name="review-best"),
     path("review/decisions/<int:decision_id>/undo/", curation_views.undo, name="review-undo"),
     path("exports/", curation_views.exports, name="exports"),

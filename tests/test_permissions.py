@@ -53,6 +53,7 @@ MATRIX = {
     "/review/{t}/record/1/lost/": {"POST": (302, 403, 302, 302)},
     "/review/{t}/judge/": {"POST": (302, 403, 302, 302)},
     "/review/{t}/judge/accept/": {"POST": (302, 403, 302, 302)},
+    "/review/{t}/judge/state/": {"GET": (302, 403, 200, 200)},
     "/review/{t}/decide/": {"POST": (302, 403, 302, 302)},
     "/review/decisions/{r}/undo/": {"POST": (302, 403, 302, 400)},
     "/review/next/": {"POST": (302, 403, 302, 302)},

@@ -2,14 +2,15 @@
 
 from django.contrib import messages
 from django.http import Http404
-from django.shortcuts import redirect
-from django.views.decorators.http import require_POST
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
 from annotator.roles import Role, role_required
 from expansion.models import Trace
 
 from ..ratings.services import RaterRefused, RatingRefused
 from . import services
+from .selectors import latest_judge_job
 
 
 def _back(trace_id: int):
@@ -54,3 +55,14 @@ def accept(request, trace_id: int):
         messages.success(request, f"The judge's ratings of {steps} are now yours; steps you "
                                   "had rated keep your rating.")  # fmt: skip
     return _back(trace_id)
+
+
+@require_GET
+@role_required(Role.REVIEWER, Role.ADMIN)
+def state(request, trace_id: int):
+    """The latest judge job's state, which the review page asks for while the job runs."""
+    trace = Trace.objects.filter(pk=trace_id).first()
+    if trace is None:
+        raise Http404("No such trace.")
+    context = {"judge_job": latest_judge_job(trace), "trace_id": trace.pk, "polled": True}
+    return render(request, "curation/_judge_state.html", context)

@@ -279,3 +279,33 @@ def test_the_queue_filters_on_what_the_judge_found(client_as, api_as, reviewer_u
     page = client_as(reviewer_user).get("/review/?judge=unrecorded_error").content.decode()
     assert "judge: unrecorded error" in page and f"#{unrecorded.pk}<" in page
     assert f"#{invented.pk}<" not in page
+
+
+def test_the_review_page_follows_a_running_judge_job_until_its_ratings_are_ready(
+    client_as, reviewer_user, trace, endpoint
+):
+    job, _ = services.judge_request(trace_id=trace.pk, endpoint=endpoint)
+    client = client_as(reviewer_user)
+    page = client.get(f"/review/{trace.pk}/?mode=steps").content.decode()
+    state_url = f"/review/{trace.pk}/judge/state/"
+    assert f'hx-get="{state_url}"' in page and "waiting for a worker" in page
+    JudgeJob.objects.filter(pk=job.pk).update(status="running", attempts=1, progress_tokens=120)
+    running = client.get(state_url).content.decode()
+    assert "about 120 tokens so far · attempt 1" in running and "hx-trigger" in running
+    JudgeJob.objects.filter(pk=job.pk).update(status="queued")  # not a stale run's to take over
+    judge_run(job_id=job.pk)
+    done = client.get(state_url).content.decode()
+    assert "succeeded" in done and "hx-get" not in done  # it stops asking
+    assert 'id="judge-ready"' in done and f"/review/{trace.pk}/?mode=steps" in done
+    shown = client.get(f"/review/{trace.pk}/?mode=steps").content.decode()
+    assert "Judge: <strong>-1</strong>" in shown and 'id="judge-ready"' not in shown
+
+
+def test_a_failed_judge_job_says_why_on_the_review_page(client_as, reviewer_user, trace, endpoint):
+    job, _ = services.judge_request(trace_id=trace.pk, endpoint=endpoint)
+    JudgeJob.objects.filter(pk=job.pk).update(
+        status="failed", error_kind="invalid_output", error_message="rated 2 of 3 steps"
+    )
+    state = client_as(reviewer_user).get(f"/review/{trace.pk}/judge/state/").content.decode()
+    assert "failed" in state and "invalid_output: rated 2 of 3 steps" in state
+    assert "hx-get" not in state
