@@ -6,10 +6,13 @@ problems with a submitted annotation each and ``--traces`` succeeded traces (bul
 5,000), then gives every trace ``--steps`` steps (40: 4 million step rows at 100,000 traces)
 with one SQL statement, and the reviewers.
 
-Rating save: one reviewer alone for 5 s (the save's own cost), then ``--reviewers``
-threads, each with its own test Client (logged in) and database connection, each rating
-steps of its own traces through ``PUT /api/traces/{id}/steps/{n}/rating/`` (a first
-rating, then a change based on its version) for ``--duration`` seconds. Printed: the
+Rating save: one reviewer alone for 5 s, back to back (the save's own cost), then
+``--reviewers`` threads, each with its own test Client (logged in) and pooled database
+connection, each rating steps of its own traces through
+``PUT /api/traces/{id}/steps/{n}/rating/`` (a first rating, then a change based on its
+version) for ``--duration`` seconds, one save every ``--interval`` seconds on average (1 s:
+a reviewer pressing a key a second; 0: back to back, which measures the GIL's queue, not a
+save). Printed: the
 queries of a first save (counted before the load), saves, errors, 409s, and wall latency
 p50/p95/max. Target: p95 < 50 ms. The threads share one Python process (the GIL), so the
 figure includes their contention, which a server's worker processes would not share.
@@ -20,10 +23,11 @@ ratings of half its steps; p50/p95 over ``--reps`` and the queries of each. Targ
 150 ms, the same queries at 20 and 200 steps. Figures are printed, never asserted.
 
     .venv/bin/python bench/step_ratings.py [--traces 100000] [--steps 40] [--reviewers 20]
-        [--duration 20] [--reps 30]
+        [--duration 20] [--reps 30] [--interval 1.0]
 """
 
 import argparse
+import os
 import random
 import statistics
 import threading
@@ -98,7 +102,8 @@ def reviewers(count: int) -> list:
     return made
 
 
-def save_load(users, traces: list[int], steps: int, duration: float, probe: bool = True) -> None:
+def save_load(users, traces: list[int], steps: int, duration: float, probe: bool = True,
+              interval: float = 0.0) -> None:  # fmt: skip
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -119,6 +124,7 @@ def save_load(users, traces: list[int], steps: int, duration: float, probe: bool
     def rate(index: int) -> None:
         client = Client(HTTP_HOST="127.0.0.1")
         client.force_login(users[index])
+        connection.close()  # give force_login's connection back: a request takes its own
         rng = random.Random(index)  # noqa: S311
         own = traces[index + 1 :: len(users)]  # one rater per trace: each reviewer its own
         versions: dict[tuple[int, int], int] = {}
@@ -132,6 +138,8 @@ def save_load(users, traces: list[int], steps: int, duration: float, probe: bool
                 answer = client.put(f"/api/traces/{trace}/steps/{number}/rating/", payload,
                                     content_type="application/json")  # fmt: skip
                 elapsed = (time.perf_counter() - started) * 1e3
+                if interval:  # a person's pace: the next key press, jittered
+                    time.sleep(rng.uniform(0.5, 1.5) * interval)
                 with lock:
                     if answer.status_code == 200:
                         times.append(elapsed)
@@ -148,7 +156,8 @@ def save_load(users, traces: list[int], steps: int, duration: float, probe: bool
         thread.start()
     for thread in threads:
         thread.join()
-    print(f"saves {len(times)} in {duration:.0f} s by {len(users)} reviewers, errors "
+    pace = f" (one save per {interval:g} s each)" if interval else " (back to back)"
+    print(f"saves {len(times)} in {duration:.0f} s by {len(users)} reviewers{pace}, errors "
           f"{len(errors)}, 409s {conflicts[0]}; latency p50 {statistics.median(times):.1f} ms, "
           f"p95 {p95(times):.1f} ms, max {max(times):.1f} ms (target p95 < 50 ms)")  # fmt: skip
 
@@ -199,7 +208,13 @@ def main() -> None:
     parser.add_argument("--reviewers", type=int, default=20)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--reps", type=int, default=30)
+    parser.add_argument("--interval", type=float, default=1.0,
+                        help="seconds between one reviewer's saves (0: back to back)")  # fmt: skip
     args = parser.parse_args()
+    # The reviewers stand for requests served at once: one pooled connection each, as a
+    # server's processes would have between them (the default pool of 4 would queue them).
+    os.environ.setdefault("DB_POOL_MAX_SIZE", str(args.reviewers + 2))
+    print(f"DB_POOL_MAX_SIZE {os.environ['DB_POOL_MAX_SIZE']}")
     django_on_fresh_database(DB, var_prefix="bench-steps-")
     started = time.monotonic()
     seed_traces(args.traces)
@@ -209,9 +224,15 @@ def main() -> None:
 
     traces = list(Trace.objects.filter(status="succeeded").values_list("pk", flat=True))
     users = reviewers(args.reviewers)
-    # One reviewer alone first: the save's own cost, without the threads' contention.
-    save_load(users[:1], traces, args.steps, min(5.0, args.duration), probe=False)
-    save_load(users, traces, args.steps, args.duration)
+    from tests.factories import UserFactory
+
+    # One reviewer alone first: the save's own cost, without the threads' contention, on
+    # traces of its own (the others' traces must keep a free place for their rater).
+    alone = UserFactory(username="rater-alone", role="reviewer")
+    save_load([alone], traces[len(traces) // 2 :], args.steps, min(5.0, args.duration),
+              probe=False)  # fmt: skip
+    save_load(users, traces[: len(traces) // 2], args.steps, args.duration,
+              interval=args.interval)  # fmt: skip
     page_load(users[0], args.reps)
 
 
