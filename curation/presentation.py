@@ -1,13 +1,15 @@
 """How a trace is shown to a reviewer: paragraphs, highlighted markers, step links, diffs."""
 
 import difflib
+import hashlib
 import re
 
+from django.core.cache import cache
 from django.utils.safestring import mark_safe
 
 from annotator.rendering import render_markdown
 from expansion.checks import step_links as step_links_compute
-from expansion.markers import DEFAULT_LANGUAGE, marker_spans
+from expansion.markers import DEFAULT_LANGUAGE, marker_spans, markers_for
 from expansion.models import Trace
 from expansion.parsing import thought_paragraphs
 
@@ -39,12 +41,43 @@ def render_paragraph(text: str, language: str = DEFAULT_LANGUAGE) -> str:
     return mark_safe(highlight_markers(render_markdown(text), language))  # noqa: S308
 
 
+# Bump when rendering or highlighting changes in a way the markers' list does not show: the
+# cached HTML of every step is then rendered again.
+RENDERED_VERSION = 1
+CACHE_SECONDS = 7 * 24 * 3600
+
+
+def _rendered_key(text: str, language: str) -> str:
+    markers = "\x1f".join(markers_for(language))
+    digest = hashlib.sha256(f"{RENDERED_VERSION}\x1e{language}\x1e{markers}\x1e{text}".encode())
+    return f"step-html:{digest.hexdigest()}"
+
+
+def render_paragraphs(texts: list[str], language: str = DEFAULT_LANGUAGE) -> list[str]:
+    """``render_paragraph`` of each text, from the cache where it was rendered before (one
+    round trip for all), so that a long trace's page does not render its Markdown again on
+    every visit. The key is the text, its language's markers and ``RENDERED_VERSION``."""
+    keys = [_rendered_key(text, language) for text in texts]
+    cached = cache.get_many(keys)
+    missing = {}
+    rendered = []
+    for key, text in zip(keys, texts, strict=True):
+        html = cached.get(key)
+        if html is None:
+            html = missing[key] = str(render_paragraph(text, language))
+        rendered.append(mark_safe(html))  # noqa: S308 - sanitized by render_markdown
+    if missing:
+        cache.set_many(missing, CACHE_SECONDS)
+    return rendered
+
+
 def render_thought(thought: str, language: str = DEFAULT_LANGUAGE) -> list[dict]:
     """Each paragraph sanitized, with the markers of the thought's language highlighted,
     ready to carry an anchor."""
+    paragraphs = thought_paragraphs(thought)
     return [
-        {"number": n, "html": render_paragraph(text, language)}
-        for n, text in enumerate(thought_paragraphs(thought), start=1)
+        {"number": n, "html": html}
+        for n, html in enumerate(render_paragraphs(paragraphs, language), start=1)
     ]
 
 

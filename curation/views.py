@@ -129,8 +129,8 @@ def _review_page(request, trace: Trace, status: int = 200):
     if rating_mode:
         split, standing = ratings_selectors.trace_steps(trace, rater=request.user)
         judged, judge_job = judgement(trace), latest_judge_job(trace)
-        render_step = partial(presentation.render_paragraph, language=language)
-        steps = ratings_views.step_rows(trace, standing, render_step, judged)
+        render_steps = partial(presentation.render_paragraphs, language=language)
+        steps = ratings_views.step_rows(trace, standing, render_steps, judged)
         lost = set(ratings_selectors.lost_record_steps(trace, rater=request.user)
                    .values_list("record_step", flat=True))  # fmt: skip
         for link in links:

@@ -104,12 +104,14 @@ def lost(request, trace_id: int, record_step: int):
     return redirect(f"/review/{trace.pk}/?mode=steps")
 
 
-def step_rows(trace: Trace, steps, render_step, judged=None) -> list[dict]:
-    """The steps of the rating mode: number, rendered text, the rater's own rating and the
-    judge's (from the judgement given, if any)."""
+def step_rows(trace: Trace, steps, render_steps, judged=None) -> list[dict]:
+    """The steps of the rating mode: number, rendered text (``render_steps`` renders them
+    all at once), the rater's own rating and the judge's (from the judgement given, if any)."""
+    steps = list(steps)
+    rendered = render_steps([step.text for step in steps])
     return [
-        {"number": step.number, "html": render_step(step.text),
+        {"number": step.number, "html": html,
          "rating": step.rating_list[0] if step.rating_list else None,
          "judge": judged.by_step.get(step.pk) if judged else None}
-        for step in steps
+        for step, html in zip(steps, rendered, strict=True)
     ]  # fmt: skip
