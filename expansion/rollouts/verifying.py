@@ -108,7 +108,7 @@ def sample_verify(sample: RolloutSample) -> dict:
         "format": problems,
         "truncated": sample.finish_reason == "length",
         "repetition": thought_repetitions(thought),
-        "language": language,
+        "thought_language": language,
         "markers": markers,
         "reflection_count": sum(markers.values()),
         "completion_tokens": sample.completion_tokens,
