@@ -234,6 +234,10 @@ CHECK_REPETITION_LINE_MAX = envint("CHECK_REPETITION_LINE_MAX", 10)  # of one li
 CHECK_REFLECTION_FLOOR = envfloat("CHECK_REFLECTION_FLOOR", 0.25)  # x the prompt's median
 CHECK_OVERTHINKING_FACTOR = envfloat("CHECK_OVERTHINKING_FACTOR", 3.0)  # x the level's median
 CHECK_NORM_MIN_TRACES = envint("CHECK_NORM_MIN_TRACES", 20)  # traces behind a median
+# Rollouts: a problem's reference answer is disputed when at least this many samples were
+# verified and at least this share of them agree on one answer no correct sample gave.
+ROLLOUT_DISPUTE_MIN_SAMPLES = envint("ROLLOUT_DISPUTE_MIN_SAMPLES", 8)
+ROLLOUT_DISPUTE_MAJORITY = envfloat("ROLLOUT_DISPUTE_MAJORITY", 0.6)
 EXPANSION_SAMPLES = envint("EXPANSION_SAMPLES", 1)  # traces queued per submitted annotation
 EXPANSION_MAX_ATTEMPTS = envint("EXPANSION_MAX_ATTEMPTS", 5)
 EXPANSION_HEARTBEAT_STALE_SECONDS = envint("EXPANSION_HEARTBEAT_STALE_SECONDS", 120)

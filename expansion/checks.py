@@ -216,6 +216,16 @@ def check_flags(checks: dict, norms: Norms = Norms()) -> dict[str, bool]:  # noq
     }
 
 
+def thought_repetitions(thought: str) -> list[dict]:
+    """The loops of a thought, by the CHECK_REPETITION_* thresholds."""
+    return repetitions(
+        thought,
+        n=settings.CHECK_REPETITION_NGRAM,
+        ngram_max=settings.CHECK_REPETITION_NGRAM_MAX,
+        line_max=settings.CHECK_REPETITION_LINE_MAX,
+    )
+
+
 def answer_checks(boxed: str, *, reference_answer: str, annotator_answer: str) -> dict:
     """The boxed answer against the reference and the annotator's answers.
 
@@ -305,11 +315,6 @@ def trace_checks(
         "truncated": finish_reason == "length",
         "split_ok": split_ok,
         "format": problems,
-        "repetition": repetitions(
-            thought,
-            n=settings.CHECK_REPETITION_NGRAM,
-            ngram_max=settings.CHECK_REPETITION_NGRAM_MAX,
-            line_max=settings.CHECK_REPETITION_LINE_MAX,
-        ),  # fmt: skip
+        "repetition": thought_repetitions(thought),
         "language": language,
     }

@@ -10,16 +10,22 @@ STILL = re.compile(
     re.DOTALL,
 )  # fmt: skip
 THINK_TAGS = re.compile(r"<think>(?P<thought>.*?)</think>\s*(?P<solution>.*)", re.DOTALL)
+# The thought formats a solve prompt asks for (SolvePrompt.thought_format), by name.
+THOUGHT_FORMATS = {"still": STILL, "think": THINK_TAGS}
 PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 
-def split_thought(content: str, reasoning: str = "") -> tuple[str, str] | None:
+def split_thought(
+    content: str, reasoning: str = "", *, thought_format: str | None = None
+) -> tuple[str, str] | None:
     """(thought, solution), or None when the answer has no structure we can split.
 
     A provider that returns its reasoning separately gives the thought directly; otherwise
     the STILL markers the prompt asks for, or <think> tags, separate the two.
+    ``thought_format`` ("still" or "think") accepts that format alone.
     """
-    for pattern in (STILL, THINK_TAGS):
+    patterns = (THOUGHT_FORMATS[thought_format],) if thought_format else (STILL, THINK_TAGS)
+    for pattern in patterns:
         match = pattern.search(content)
         if match and match.group("thought").strip() and match.group("solution").strip():
             return match.group("thought").strip(), match.group("solution").strip()
