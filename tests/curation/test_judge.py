@@ -51,7 +51,10 @@ def fast_backoff(monkeypatch):
 
 @pytest.fixture
 def trace():
-    return TraceFactory(thought=THOUGHT, record=RECORD)
+    # A fixed statement: the simulated judge draws its tags from the request's text, which
+    # must not depend on how many problems earlier tests made.
+    return TraceFactory(thought=THOUGHT, record=RECORD,
+                        annotation__problem__statement="Find $x$ with $x + x = 8$.")  # fmt: skip
 
 
 def _judge(trace, endpoint, **kwargs):
