@@ -176,7 +176,8 @@ CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ROUTES = {
     "expansion.tasks.expand_trace": {"queue": "expansion"},
-    "curation.tasks.judge_steps": {"queue": "expansion"},  # LLM calls: the I/O-bound workers
+    "curation.tasks.judge_steps": {"queue": "expansion"},
+    "expansion.tasks.rollout_sample": {"queue": "expansion"},  # LLM calls: the I/O-bound workers
 }
 # Analytics figures older than this are recomputed in the background (pages say how old
 # they are); the default dashboard is recomputed on this interval by the beat schedule.
@@ -184,6 +185,10 @@ ANALYTICS_CACHE_SECONDS = envint("ANALYTICS_CACHE_SECONDS", 60)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stalled-traces": {
         "task": "expansion.tasks.requeue_stalled_traces",
+        "schedule": float(envint("EXPANSION_SWEEP_SECONDS", 60)),
+    },
+    "requeue-stalled-rollout-samples": {
+        "task": "expansion.tasks.requeue_stalled_rollout_samples",
         "schedule": float(envint("EXPANSION_SWEEP_SECONDS", 60)),
     },
     "queue-missing-expansions": {

@@ -1,7 +1,8 @@
 """A loopback, OpenAI-compatible chat-completions server for tests, benchmarks and demos.
 
-It answers `POST /v1/chat/completions` with deterministic journey-learning traces (and,
-to step-judge requests, a JSON rating per step: devtools/simulated_judge.py), paced
+It answers `POST /v1/chat/completions` with deterministic journey-learning traces (to
+step-judge requests, a JSON rating per step: devtools/simulated_judge.py; to solve
+requests of rollout campaigns, a thought and a boxed answer: devtools/simulated_solve.py), paced
 like a real model, behind a capacity limit and with injectable faults, so the expansion
 pipeline (retries, timeouts, streaming) can run end to end without a real provider.
 Standard library only, so it starts anywhere the test suite runs.

@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from .simulated_judge import build_judgement, is_judge_request
+from .simulated_solve import build_solution, is_solve_request
 from .simulated_text import build_trace, message_text, word_count, word_pieces
 
 if TYPE_CHECKING:
@@ -34,10 +35,13 @@ def answer_parts(
 ) -> tuple[dict[str, Any], str | None, str, str, dict[str, int]]:
     """What the simulated model answers to a chat request: (base fields, reasoning, content,
     finish reason, usage); the same for a streamed, an unstreamed and a batched request. A
-    step-judge request is answered in ``judge_mode`` (devtools/simulated_judge.py)."""
+    step-judge request is answered in ``judge_mode`` (devtools/simulated_judge.py), a solve
+    request with a boxed answer (devtools/simulated_solve.py)."""
     messages = body["messages"]
     if is_judge_request(body):
         content, thought = build_judgement(body, judge_mode), ""
+    elif is_solve_request(messages):
+        content, thought = build_solution(messages, [sample, body.get("seed")])
     else:
         content, thought = build_trace(messages, [sample, body.get("seed")], cfg.target_tokens)
     reasoning, finish = (thought if cfg.reasoning else None), "stop"

@@ -44,6 +44,35 @@ def requeue_stalled_traces() -> int:
     return services.traces_resend()
 
 
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+             max_retries=None)  # fmt: skip
+def rollout_sample(self, sample_id: int) -> None:
+    """Run one rollout sample; a redelivered message finds it taken or done and returns.
+    When the database stays away longer than the job's own retries, the task is sent again
+    in a few seconds (its message was already acknowledged)."""
+    from .rollouts.running import sample_run
+
+    try:
+        sample_run(sample_id=sample_id)
+    except DATABASE_DOWN as error:
+        countdown = settings.EXPANSION_DB_RETRY_SECONDS
+        logger.warning("Rollout sample %s: database unavailable (%s); it runs again in %s s",
+                       sample_id, error, countdown)  # fmt: skip
+        raise self.retry(countdown=countdown) from error
+
+
+@shared_task(ignore_result=True)
+def requeue_stalled_rollout_samples() -> int:
+    """Send again the samples of active campaigns whose worker died or whose message was
+    lost, and verify the succeeded samples whose verification was cut short; how many
+    were sent."""
+    from .rollouts.running import samples_verify_pending
+    from .rollouts.services import samples_resend
+
+    samples_verify_pending()
+    return samples_resend()
+
+
 @shared_task(ignore_result=True)
 def queue_missing_expansions() -> int:
     """Queue the expansions a submission should have had but did not get (its signal

@@ -85,7 +85,7 @@ def batches_submit_queued() -> list[LLMBatch]:
     """One batch per endpoint and job kind with queued jobs on an endpoint using batches."""
     sent = []
     for kind in batch_kinds().values():
-        queued = kind.model.objects.filter(status=kind.model.Status.QUEUED,
+        queued = kind.model.objects.filter(kind.sendable, status=kind.model.Status.QUEUED,
                                            endpoint__use_batches=True)  # fmt: skip
         for endpoint_id in queued.values_list("endpoint", flat=True).distinct().order_by():
             try:
@@ -103,7 +103,7 @@ def batch_submit(kind: BatchKind, endpoint: LLMEndpoint) -> LLMBatch | None:
     """Claim the endpoint's queued jobs of this kind into a new batch and send it."""
     model = kind.model
     pks = list(
-        model.objects.filter(status=model.Status.QUEUED, endpoint=endpoint)
+        model.objects.filter(kind.sendable, status=model.Status.QUEUED, endpoint=endpoint)
         .order_by("pk")
         .values_list("pk", flat=True)[: settings.LLM_BATCH_MAX_REQUESTS]
     )

@@ -3,9 +3,10 @@ lifecycle fields, an ``endpoint``, an ``idempotency_key`` and a ``batch``, plus 
 it sends and what its answer means: the same two things it gives ``job_run``."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import models
+from django.db.models import Q
 
 from .. import llm
 from ..jobs.engine import Call, Fail, Retry, Succeed
@@ -17,6 +18,8 @@ class BatchKind:
     call: Callable[[models.Model], Call]
     on_answer: Callable[[models.Model, llm.Completion, int], Succeed | Retry | Fail]
     related: tuple[str, ...] = ()  # what ``call`` and ``on_answer`` read, loaded with the jobs
+    # Which queued jobs may go out now (a paused campaign's samples wait).
+    sendable: Q = field(default_factory=Q)
 
     @property
     def label(self) -> str:
@@ -48,3 +51,10 @@ def _register_builtin() -> None:
 
     related = ("annotation__problem", "prompt", "endpoint")
     batch_kind_register(BatchKind(Trace, trace_call, _trace_answered, related=related))
+
+    from ..models import RolloutCampaign, RolloutSample
+    from ..rollouts.running import RELATED, sample_answered, sample_call
+
+    active = Q(campaign__state=RolloutCampaign.State.ACTIVE)
+    batch_kind_register(BatchKind(RolloutSample, sample_call, sample_answered, related=RELATED,
+                                  sendable=active))  # fmt: skip

@@ -84,11 +84,14 @@ def job_claim(model: type[models.Model], pk: int) -> RunningJob | None:
 
 def job_cancel(model: type[models.Model], pk: int) -> bool:
     """Cancel a queued or running job; a running one stops at its next write."""
-    return bool(
-        model.objects.filter(pk=pk, status__in=[model.Status.QUEUED, model.Status.RUNNING]).update(
-            status=model.Status.CANCELLED, finished_at=timezone.now()
-        )
-    )
+    return bool(jobs_cancel(model, Q(pk=pk)))
+
+
+def jobs_cancel(model: type[models.Model], which: Q) -> int:
+    """Cancel the queued and running jobs ``which`` selects (one write); how many."""
+    return model.objects.filter(
+        which, status__in=[model.Status.QUEUED, model.Status.RUNNING]
+    ).update(status=model.Status.CANCELLED, finished_at=timezone.now())
 
 
 def resend_interval(sends: int, *, first: float, cap: float) -> float:

@@ -12,7 +12,7 @@ import re
 from collections import Counter
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Avg, Count, Q
 from django.utils import timezone
 
@@ -141,14 +141,19 @@ def difficulty_recompute(*, problem_id: int, campaign_id: int) -> ProblemDifficu
     """What the campaign's finished samples say of the problem, stored (created or updated).
 
     Call it once a sample's verdict is committed: the row is locked before the samples are
-    read, so two samples verified at once both count. A reviewer's check of the dispute is
-    kept unless the majority answer it was about has changed.
+    read, so two samples verified at once both count. The row is made to exist first (a
+    lock on a row that does not exist yet holds nothing back: two first samples would both
+    read, and the later write would drop the other's count); of two creating it at once,
+    the second waits for the first's commit, then reads it. A reviewer's check of the
+    dispute is kept unless the majority answer it was about has changed.
     """
-    existing = (
-        ProblemDifficulty.objects.select_for_update()
-        .filter(problem_id=problem_id, campaign_id=campaign_id)
-        .first()
-    )
+    key = {"problem_id": problem_id, "campaign_id": campaign_id}
+    try:
+        with transaction.atomic():  # a savepoint: the losing insert is undone alone
+            ProblemDifficulty.objects.get_or_create(**key)
+    except IntegrityError:
+        pass  # created by another verification meanwhile; locked below
+    existing = ProblemDifficulty.objects.select_for_update().get(**key)
     finished = RolloutSample.objects.filter(
         problem_id=problem_id, campaign_id=campaign_id, status__in=FINISHED
     )
@@ -181,9 +186,9 @@ def difficulty_recompute(*, problem_id: int, campaign_id: int) -> ProblemDifficu
         and majority_count / total >= share
         and majority not in correct_answers,
     }
-    if existing is not None and existing.majority_answer != majority:
+    if existing.majority_answer != majority:
         fields.update(dispute_checked_by=None, dispute_checked_at=None)
-    difficulty, _ = ProblemDifficulty.objects.update_or_create(
-        problem_id=problem_id, campaign_id=campaign_id, defaults=fields
-    )
-    return difficulty
+    for name, value in fields.items():
+        setattr(existing, name, value)
+    existing.save()
+    return existing
