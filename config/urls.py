@@ -94,6 +94,12 @@ urlpatterns = [
     path("analytics/compare/", analytics_views.compare, name="analytics-compare"),
     path("analytics/agreement/", analytics_views.agreement, name="analytics-agreement"),
     path("analytics/traces/", analytics_views.traces, name="analytics-traces"),
+    path("analytics/campaigns/", analytics_views.campaigns, name="analytics-campaigns"),
+    path(
+        "analytics/campaigns/<int:campaign_id>/samples/",
+        analytics_views.campaign_samples,
+        name="analytics-campaign-samples",
+    ),
     path("analytics/markers/", analytics_views.marker_add, name="analytics-marker-add"),
     path("analytics/refresh/", analytics_views.profiles_refresh, name="analytics-refresh"),
     path("accounts/login/", accounts.RateLimitedLoginView.as_view(), name="login"),

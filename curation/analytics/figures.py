@@ -21,7 +21,7 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
-from . import charts, metrics
+from . import charts, metrics, rollouts
 from .profiles import profiles_missing
 
 logger = logging.getLogger(__name__)
@@ -112,6 +112,7 @@ COMPUTATIONS = {
     "profile": profile,
     "comparison": comparison,
     "choices": metrics.scope_choices,
+    "campaigns": rollouts.campaigns_comparison,
 }
 
 

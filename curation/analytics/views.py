@@ -5,15 +5,15 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.roles import Role, has_role, role_required
-from expansion.models import Trace
+from expansion.models import RolloutCampaign, RolloutSample, Trace
 
 from ..models import Marker
-from . import metrics
+from . import metrics, rollouts
 from .figures import figures_get, traces_url
 from .filters import AnalyticsFilterForm, traces_filtered
 from .tasks import count_marker, fill_profiles
@@ -199,3 +199,68 @@ def agreement(request):
     elif request.GET.get("group"):
         messages.error(request, "No such figure: choose one from the tables.")
     return render(request, "analytics/agreement.html", {"groups": groups, "drill": drill})
+
+
+# -- rounds: two rollout campaigns side by side --------------------------------------------
+
+
+@require_GET
+@role_required(Role.REVIEWER, Role.ADMIN)
+def campaigns(request):
+    """Two campaigns (``a``, ``b``: their ids) compared; the two newest by default."""
+    choices = dict(rollouts.campaign_choices())
+    defaults = [*list(choices)[:2], "", ""]
+    picked = []
+    for name, default in zip("ab", defaults, strict=False):
+        value = request.GET.get(name, default)
+        if value and value not in choices:
+            messages.error(request, f"No campaign with samples has the id “{value}”.")
+            value = default
+        picked.append(value)
+    context = {"choices": choices.items(), "picked": picked,
+               "cache_seconds": settings.ANALYTICS_CACHE_SECONDS}  # fmt: skip
+    if all(picked) and picked[0] != picked[1]:
+        entry = figures_get("campaigns", *picked, fresh=_fresh(request))
+        context.update(entry, **entry["figures"])
+    return render(request, "analytics/campaigns.html", context)
+
+
+class CampaignSamplesForm(forms.Form):
+    subject = forms.CharField(required=False)
+    level = forms.RegexField(
+        r"^(\d{1,3}|none)$",
+        required=False,
+        error_messages={"invalid": "A level is a number or “none”."},
+    )
+    verdict = forms.ChoiceField(
+        required=False, choices=[("", "any"), *RolloutSample.Verdict.choices]
+    )
+    status = forms.ChoiceField(required=False, choices=[("", "any"), *RolloutSample.Status.choices])
+
+    def filters(self) -> dict:
+        return {k: v for k, v in self.cleaned_data.items() if v not in ("", None)}
+
+
+@require_GET
+@role_required(Role.REVIEWER, Role.ADMIN)
+def campaign_samples(request, campaign_id: int):
+    """The samples behind a figure of the campaign comparison."""
+    campaign = get_object_or_404(RolloutCampaign.objects.select_related("endpoint"),
+                                 pk=campaign_id)  # fmt: skip
+    form = CampaignSamplesForm(request.GET)
+    if not form.is_valid():
+        return render(request, "analytics/campaign_samples.html",
+                      {"campaign": campaign, "form": form}, status=400)  # fmt: skip
+    samples = rollouts.campaign_samples(campaign.pk, **form.filters()).only(
+        "pk", "problem_id", "sample_index", "status", "verdict", "answer", "reference_answer",
+        "completion_tokens", "cost", "flag_truncated", "flag_repetition", "flag_format",
+        "flag_no_reflection", "error_message", "problem__source", "problem__external_id",
+        "problem__subject", "problem__level",
+    )  # fmt: skip
+    page = Paginator(samples, TRACES_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "analytics/campaign_samples.html", {
+        "campaign": campaign, "form": form, "page": page, "query": query.urlencode(),
+        "applied": form.filters(),
+    })  # fmt: skip

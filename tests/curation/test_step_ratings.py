@@ -104,6 +104,19 @@ def test_the_page_saves_a_rating_and_shows_it_on_reload(client_as, reviewer_user
     assert "Fixed early</textarea>" in step and 'name="version" value="1"' in step
 
 
+def test_each_steps_form_posts_to_that_steps_address(client_as, reviewer_user, trace):
+    client = client_as(reviewer_user)
+    page = client.get(f"/review/{trace.pk}/?mode=steps").content.decode()
+    for number in (1, 2, 3):
+        form = page[page.index(f'id="rating-{number}"') :].split("</form>")[0]
+        url = f"/review/{trace.pk}/steps/{number}/rate/"
+        assert f'action="{url}"' in form and f'hx-post="{url}"' in form
+    url = f"/review/{trace.pk}/steps/3/rate/"
+    client.post(url, {"correctness": "1", "version": "0"}, HTTP_HX_REQUEST="true")
+    stale = client.post(url, {"correctness": "0", "version": "0"}, HTTP_HX_REQUEST="true")
+    assert stale.status_code == 409 and f'hx-post="{url}"' in stale.content.decode()
+
+
 def test_the_page_shows_a_stale_save_with_the_stored_rating(client_as, reviewer_user, trace):
     client = client_as(reviewer_user)
     url = f"/review/{trace.pk}/steps/1/rate/"
