@@ -20,6 +20,7 @@ from curation.ratings import views as ratings_views
 from expansion import api as expansion_api
 from expansion import api_admin as expansion_api_admin
 from expansion import views as expansion_views
+from expansion.rollouts import api as rollouts_api
 
 router = DefaultRouter()
 router.include_format_suffixes = False
@@ -32,6 +33,8 @@ router.register("exports", api_exports.ExportViewSet, basename="export")
 router.register("endpoints", expansion_api_admin.LLMEndpointViewSet, basename="endpoint")
 router.register("prompt-versions", expansion_api_admin.PromptVersionViewSet, basename="prompt")
 router.register("users", api_users.UserViewSet, basename="user")
+router.register("solve-prompts", rollouts_api.SolvePromptViewSet, basename="solve-prompt")
+router.register("rollout-campaigns", rollouts_api.CampaignViewSet, basename="rollout-campaign")
 
 api_urlpatterns = [
     path("auth/token/", annotator_api.TokenView.as_view(), name="token"),

@@ -147,3 +147,6 @@ class TraceNormAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+from .rollouts import admin as rollouts_admin  # noqa: E402, F401 - registers the rollout models

@@ -16,8 +16,9 @@ from django.urls import resolve
 from annotator.models import Annotation
 from curation import services as curation
 from curation.models import Export
-from expansion.models import LLMEndpoint
+from expansion.models import LLMEndpoint, SolvePrompt
 from expansion.prompts import prompt_active
+from expansion.rollouts.prompts import DEFAULT_PROMPT
 from tests.factories import ProblemFactory, SampleFactory, TraceFactory, UserFactory
 from tests.test_access import concrete_paths
 
@@ -30,7 +31,7 @@ PASSWORD = "correct-horse-battery"
 # path template -> {method: (anonymous, annotator, reviewer, admin)}. {a} is a submitted
 # annotation of the annotator with its trace {t}; {d} the annotator's draft; {r} a reviewer's
 # decision on another trace; {e} an export; {p} a problem; {n} an endpoint; {v} a prompt
-# version; {u} a user; {c} a rollout campaign.
+# version; {u} a user; {c} a rollout campaign with a sample; {s} its solve prompt.
 MATRIX = {
     "/": {"GET": (302, 200, 200, 200)},
     "/problems/": {"GET": (302, 403, 200, 200)},
@@ -99,6 +100,15 @@ MATRIX = {
     "/api/prompt-versions/": {"GET": (401, 403, 403, 200), "POST": (401, 403, 403, 201)},
     "/api/prompt-versions/{v}/": {"GET": (401, 403, 403, 200)},
     "/api/users/": {"GET": (401, 403, 403, 200), "POST": (401, 403, 403, 201)},
+    "/api/solve-prompts/": {"GET": (401, 403, 403, 200), "POST": (401, 403, 403, 201)},
+    "/api/solve-prompts/{s}/": {"GET": (401, 403, 403, 200)},
+    "/api/rollout-campaigns/": {"GET": (401, 403, 200, 200), "POST": (401, 403, 403, 201)},
+    "/api/rollout-campaigns/{c}/": {"GET": (401, 403, 200, 200)},
+    "/api/rollout-campaigns/{c}/samples/": {"GET": (401, 403, 200, 200)},
+    **{
+        f"/api/rollout-campaigns/{{c}}/{steer}/": {"POST": (401, 403, 403, 200)}
+        for steer in ("pause", "resume", "cancel", "run")
+    },
     "/api/users/{u}/": {"GET": (401, 403, 403, 200), "PATCH": (401, 403, 403, 200)},
 }
 
@@ -153,6 +163,15 @@ def _bodies(world) -> dict:
         ("/api/prompt-versions/", "POST"): {
             field: getattr(prompt, field) for field in ("name", *prompt.CONTENT_FIELDS)
         },
+        ("/api/solve-prompts/", "POST"): {
+            "name": "matrix",
+            **{field: DEFAULT_PROMPT[field] for field in SolvePrompt.CONTENT_FIELDS},
+        },
+        ("/api/rollout-campaigns/", "POST"): {
+            "name": "matrix",
+            "endpoint": world["ids"]["n"],
+            "samples_per_problem": 1,
+        },
         ("/api/users/", "POST"): {
             "username": "newbie",
             "role": "annotator",
@@ -176,10 +195,11 @@ def world(annotator_user, reviewer_user, admin_user, settings, tmp_path):
     export.archive.parent.mkdir(parents=True, exist_ok=True)
     export.archive.write_bytes(b"PK\x05\x06" + b"\x00" * 18)
     endpoint = LLMEndpoint.objects.create(name="e", base_url="https://e.example/v1", model="m")
+    sample = SampleFactory(problem=trace.annotation.problem)
     ids = {"a": trace.annotation_id, "t": trace.pk, "d": draft.pk, "r": record.pk,
            "e": export.pk, "p": trace.annotation.problem_id, "n": endpoint.pk,
            "v": prompt_active().pk, "u": UserFactory(role="annotator").pk,
-           "c": SampleFactory(problem=trace.annotation.problem).campaign_id}  # fmt: skip
+           "c": sample.campaign_id, "s": sample.campaign.prompt_id}  # fmt: skip
     users = dict(zip(ROLES, [None, annotator_user, reviewer_user, admin_user], strict=True))
     return {"ids": ids, "users": users, "draft": draft}
 
@@ -220,7 +240,7 @@ def accepted_methods(view) -> set[str] | None:
 
 
 def _known_paths() -> dict[str, str]:
-    return {template.format(a=1, t=1, d=1, r=1, e=1, p=1, n=1, v=1, u=1, c=1): template
+    return {template.format(a=1, t=1, d=1, r=1, e=1, p=1, n=1, v=1, u=1, c=1, s=1): template
             for template in MATRIX}  # fmt: skip
 
 

@@ -83,6 +83,23 @@ def _refusal(*, name: str, endpoint: LLMEndpoint, prompt: SolvePrompt, samples_p
     return None
 
 
+def campaign_check(*, name: str, endpoint: LLMEndpoint, prompt: SolvePrompt,
+                   samples_per_problem: int, temperature: float, top_p: float,
+                   max_tokens: int | None, filters: dict):  # fmt: skip
+    """The problems a campaign so asked for would sample, or CampaignRefused saying why it
+    cannot be created (what the admin's form asks before it saves)."""
+    refusal = _refusal(name=name, endpoint=endpoint, prompt=prompt,
+                       samples_per_problem=samples_per_problem, temperature=temperature,
+                       top_p=top_p, max_tokens=max_tokens)  # fmt: skip
+    if refusal:
+        raise CampaignRefused(refusal)
+    problems = _problems(filters)
+    if not problems.exists():
+        shown = ", ".join(f"{k}={v}" for k, v in filters.items()) or "none"
+        raise CampaignRefused(f"No problem matches the filters ({shown}).")
+    return problems
+
+
 def campaign_create(
     *,
     name: str,
@@ -104,15 +121,10 @@ def campaign_create(
     """
     filters = dict(filters or {})
     prompt = prompt or solve_prompt_default()
-    refusal = _refusal(name=name, endpoint=endpoint, prompt=prompt,
-                       samples_per_problem=samples_per_problem, temperature=temperature,
-                       top_p=top_p, max_tokens=max_tokens)  # fmt: skip
-    if refusal:
-        raise CampaignRefused(refusal)
-    chosen = list(_problems(filters).values_list("pk", "reference_answer"))
-    if not chosen:
-        shown = ", ".join(f"{k}={v}" for k, v in filters.items()) or "none"
-        raise CampaignRefused(f"No problem matches the filters ({shown}).")
+    chosen = list(campaign_check(
+        name=name, endpoint=endpoint, prompt=prompt, samples_per_problem=samples_per_problem,
+        temperature=temperature, top_p=top_p, max_tokens=max_tokens, filters=filters,
+    ).values_list("pk", "reference_answer"))  # fmt: skip
     params = {"model": endpoint.model, "temperature": temperature, "top_p": top_p,
               "max_tokens": max_tokens or endpoint.max_tokens}  # fmt: skip
     try:
