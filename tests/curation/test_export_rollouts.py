@@ -294,3 +294,43 @@ def test_nothing_to_pair_says_why(tmp_path):
     samples(CampaignFactory(), ProblemFactory(), ["correct", "correct", "unverified"])
     with pytest.raises(CommandError, match="no problem has both a correct and an incorrect"):
         export(tmp_path, "--source", "rollouts", "--format", "dpo")
+
+
+def test_mixed_dpo_pairs_traces_and_samples_with_one_schema(tmp_path, mixed, reviewer_user,
+                                                            monkeypatch):  # fmt: skip
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    from datasets import load_dataset
+
+    annotation = AnnotationFactory(problem=ProblemFactory(external_id="m0x"), status="submitted")
+    for decision, thought in (("approve", "Good."), ("reject", "Bad.")):
+        trace = TraceFactory(annotation=annotation, thought=thought)
+        services.review_decide(trace_id=trace.pk, reviewer=reviewer_user, decision=decision,
+                               reason="lost_step" if decision == "reject" else "")  # fmt: skip
+    folder = export(tmp_path, "--source", "traces,rollouts", "--format", "dpo")
+    rows = lines(folder / "train.jsonl")
+    assert sorted(row["source"] for row in rows) == ["rollout"] * 16 + ["trace"]
+    assert len({tuple(row["metadata"]) for row in rows}) == 1
+    trace_pair = next(row for row in rows if row["source"] == "trace")
+    assert "Bad." in trace_pair["rejected"]["value"] and trace_pair["metadata"]["chosen"] is None
+    data = load_dataset("json", data_files=str(folder / "train.jsonl"),
+                        cache_dir=str(tmp_path / "cache"), split="train")  # fmt: skip
+    assert len(data) == 17
+
+
+def test_dedup_leaves_out_near_duplicate_samples_of_a_problem(tmp_path):
+    campaign = CampaignFactory()
+    problem = ProblemFactory(external_id="dup")
+    text = (
+        "Hmm, let me think about how to start. The number is close to a perfect square, "
+        "so maybe a difference of squares helps here. Wait, let me check that again."
+    )
+    for n in range(2):
+        SampleFactory(campaign=campaign, problem=problem, sample_index=n, thought=text)
+    SampleFactory(campaign=campaign, problem=problem, sample_index=2,
+                  thought="A different approach entirely: count the cases one by one.")  # fmt: skip
+    args = ["--source", "rollouts", "--format", "messages", "--samples-per-problem", "3"]
+    assert len(lines(export(tmp_path, *args) / "train.jsonl")) == 3
+    folder = export(tmp_path, *args, "--dedup", name="dedup")
+    assert len(lines(folder / "train.jsonl")) == 2
+    assert json.loads((folder / "manifest.json").read_text())["dedup"]["dropped"] == 1
