@@ -94,20 +94,18 @@ def _dump(record: dict) -> bytes:
     return (json.dumps(record, ensure_ascii=False, cls=DjangoJSONEncoder) + "\n").encode()
 
 
-def check_sources(fmt: str, style: str, sources: tuple[str, ...], *, pair_layout: str,
+def check_sources(fmt: str, sources: tuple[str, ...], *, pair_layout: str,
                   pairs_per_problem: int, samples_per_problem: int, pick: str) -> None:  # fmt: skip
     """Refuse what rollout samples cannot be exported as, naming the option."""
-    if not sources or not set(sources) <= set(rollouts.SOURCES):
-        raise ExportError(f"--source is traces, rollouts or traces,rollouts, not {sources!r}.")
     if pair_layout not in records.PAIR_LAYOUTS:
         raise ExportError(f"--pair-layout is {' or '.join(records.PAIR_LAYOUTS)}, "
                           f"not {pair_layout!r}.")  # fmt: skip
     if "rollouts" not in sources:
         return
     if fmt not in rollouts.FORMATS:
-        raise ExportError(f"--format {fmt} does not apply to --source rollouts (a sample has "
-                          "no review, no steps rated and no stored record to dump): choose "
-                          f"{', '.join(rollouts.FORMATS)}.")  # fmt: skip
+        raise ExportError(f"--format {fmt} does not apply to --source rollouts (it reads "
+                          "traces: their stored fields or rated steps); rollout samples "
+                          f"export as {', '.join(rollouts.FORMATS)}.")  # fmt: skip
     if pick not in rollouts.PICKS:
         raise ExportError(f"--pick is {' or '.join(rollouts.PICKS)}, not {pick!r}.")
     for option, value in (("--pairs-per-problem", pairs_per_problem),
@@ -188,8 +186,10 @@ def dataset_export(
     if fmt not in records.FORMATS:
         raise ExportError(f"Unknown format {fmt!r}; choose one of {', '.join(records.FORMATS)}.")
     check_style(fmt, style)
-    sources = tuple(source for source in rollouts.SOURCES if source in sources) or tuple(sources)
-    check_sources(fmt, style, sources, pair_layout=pair_layout, pick=pick,
+    if not sources or not set(sources) <= set(rollouts.SOURCES):
+        raise ExportError(f"--source is traces, rollouts or traces,rollouts, not {sources!r}.")
+    sources = tuple(source for source in rollouts.SOURCES if source in sources)
+    check_sources(fmt, sources, pair_layout=pair_layout, pick=pick,
                   pairs_per_problem=pairs_per_problem,
                   samples_per_problem=samples_per_problem)  # fmt: skip
     with_traces, with_rollouts = "traces" in sources, "rollouts" in sources
