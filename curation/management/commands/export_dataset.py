@@ -131,7 +131,7 @@ class Command(BaseCommand):
                         "since", "until")]  # fmt: skip
         given = [option for option, value in trace_only if value not in (None, "", 0, False)]
         if given:
-            raise CommandError(f"{', '.join(given)} filter{'s' if len(given) > 1 else ''} "
+            raise CommandError(f"{', '.join(given)} filter{'' if len(given) > 1 else 's'} "
                                "traces, not rollout samples: with --source rollouts, leave "
                                f"{'them' if len(given) > 1 else 'it'} out (or use --source "
                                "traces,rollouts).")  # fmt: skip
