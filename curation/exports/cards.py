@@ -134,10 +134,10 @@ def rollout_lines(fmt: str, manifest: dict) -> list[str]:
         f"- Records by source: {', '.join(f'{k} {v:,}' for k, v in sources.items())} "
         "(each record's `source` field says which)",
         f"- Campaigns: {', '.join(rollouts['campaigns_written']) or 'none'}",
-        "- Splits are by problem across both sources: a problem's traces and samples land "
-        "in the same split.",
+        *(["- Splits are by problem across both sources: a problem's traces and samples "
+           "land in the same split."] if len(sources) == 2 else []),
         "",
-    ]
+    ]  # fmt: skip
 
 
 TRL_USAGE = [
