@@ -17,7 +17,7 @@ from annotator.selectors import benchmark_names, benchmarks_of_problems, benchma
 from annotator.selectors import contaminated as in_benchmark
 
 from ..filters import BenchmarkNamesField
-from . import records
+from . import records, rollouts
 
 DEMO_NOTE = ": the demo's problems are MATH-500 itself, the benchmark's test split"
 
@@ -28,14 +28,25 @@ def allowed(filters: dict) -> list[str]:
 
 def left_out_by_benchmark(filters: dict) -> Counter:
     """Traces these filters match that their benchmarks leave out, per benchmark name."""
+    return _left_out(filters, lambda: records.export_queryset(**filters, decontaminate=False),
+                     "annotation__problem")  # fmt: skip
+
+
+def samples_left_out_by_benchmark(filters: dict, campaigns: list[int]) -> Counter:
+    """Rollout samples these filters match that their benchmarks leave out, per benchmark."""
+    return _left_out(filters, lambda: rollouts.samples_queryset(
+        filters, campaigns=campaigns, decontaminate=False), "problem")  # fmt: skip
+
+
+def _left_out(filters: dict, matching, problem: str) -> Counter:
     allow = allowed(filters)
     names = [name for name in benchmark_names() if name not in allow]
     if not names:
         return Counter()
-    base = records.export_queryset(**filters, decontaminate=False)
+    base = matching()
     counts = Counter()
     for name in names:  # a few benchmarks: one count each
-        count = base.filter(in_benchmark(OuterRef("annotation__problem"), benchmark=name)).count()
+        count = base.filter(in_benchmark(OuterRef(problem), benchmark=name)).count()
         if count:
             counts[name] = count
     return counts
@@ -69,9 +80,9 @@ def card_lines(summary: dict) -> list[str]:
     if not summary:
         return []
     lines = ["## Benchmark contamination", "",
-             "Traces of problems that a registered benchmark contains (a shared word n-gram "
-             "or the same normalized text) are left out unless the export allows that "
-             "benchmark.", ""]  # fmt: skip
+             "Traces (and rollout samples) of problems that a registered benchmark contains "
+             "(a shared word n-gram or the same normalized text) are left out unless the "
+             "export allows that benchmark.", ""]  # fmt: skip
     for name, row in summary.items():
         line = f"- `{name}` ({row['items']:,} items): {row['left_out']:,} record(s) left out"
         line += f", {row['kept']:,} kept"
@@ -86,6 +97,8 @@ def card_lines(summary: dict) -> list[str]:
 
 def _text(row) -> str:
     row = getattr(row, "row", row)  # a stepwise (PRM) export's row wraps the trace's row
+    if isinstance(row, rollouts.SampleRow):
+        return row.text
     if isinstance(row, records.RawRow):
         return f"{row.trace.thought}\n{row.trace.solution}"
     return "\n".join(records.texts(row))

@@ -94,8 +94,61 @@ def explain(left: LeftOut, *, include: str = COMMAND_INCLUDE) -> str:
     return f"Of {_plural(left.with_status, word + ' trace')}, {' and '.join(parts)}."
 
 
-def nothing_to_export(why: str, left: LeftOut, *, include: str = COMMAND_INCLUDE) -> str:
-    return " ".join(filter(None, [f"Nothing to export: {why}.", explain(left, include=include)]))
+def nothing_to_export(why: str, left: LeftOut | None, *, include: str = COMMAND_INCLUDE) -> str:
+    explained = explain(left, include=include) if left else ""
+    return " ".join(filter(None, [f"Nothing to export: {why}.", explained]))
+
+
+def no_samples(filters: dict, campaigns: list[int], *, traces: bool,
+               include: str = COMMAND_INCLUDE) -> str:  # fmt: skip
+    """Why no rollout sample (and, with traces, no trace either) matched: how many verified
+    samples the campaigns have, and how many of them are simulated."""
+    from .rollouts import samples_queryset
+
+    why = "no trace and no verified rollout sample match" if traces else (
+        "no verified rollout sample matches")  # fmt: skip
+    base = {"include_simulated": True, "allow_contaminated": filters.get("allow_contaminated")}
+    verified = samples_queryset(base, campaigns=campaigns, decontaminate=False).count()
+    where = "these campaigns" if campaigns else "any campaign"
+    parts = [f"Nothing to export: {why} these filters."]
+    if not verified:
+        parts.append(f"There is no verified (correct or incorrect) sample in {where} yet.")
+        return " ".join(parts)
+    unfiltered = {**filters, "include_simulated": True}
+    simulated = samples_queryset(unfiltered, campaigns=campaigns).count()
+    if simulated and not filters.get("include_simulated"):
+        parts.append(f"Of {_plural(verified, 'verified sample')} in {where}, {simulated:,} "
+                     f"{'is' if simulated == 1 else 'are'} simulated and left out ({include} "
+                     "to export them).")  # fmt: skip
+    else:
+        parts.append(f"Of {_plural(verified, 'verified sample')} in {where}, the problem "
+                     "filters or the benchmarks' rule left out every one.")  # fmt: skip
+    return " ".join(parts)
+
+
+def no_rollout_record(fmt: str, samples: int, *, traces: bool) -> str:
+    """Why samples were read but no record was written."""
+    if fmt == "dpo":
+        why = (f"of {_plural(samples, 'verified sample')}, no problem has both a correct and "
+               "an incorrect sample of the same campaign to pair")  # fmt: skip
+    else:
+        why = f"none of the {_plural(samples, 'verified sample')} is correct"
+    return f"no trace to pair or export, and {why}" if traces else why
+
+
+def source_gave_nothing(source: str, filters: dict) -> str:
+    if source == "traces":
+        return ("No trace gave a record: the export holds rollout samples only (see the "
+                "trace filters and --status).")  # fmt: skip
+    return ("No rollout sample gave a record: the export holds traces only (see --campaign "
+            "and the samples' verdicts).")  # fmt: skip
+
+
+TRL_PAIRS = (
+    "dataset_info.json is not written for --pair-layout trl: LLaMA-Factory reads a pair's "
+    "chosen and rejected as single turns, not message lists. Load these files with Hugging "
+    "Face datasets for TRL's DPOTrainer, or leave --pair-layout out for LLaMA-Factory."
+)
 
 
 def empty_split(name: str, problems: dict[str, int]) -> str:

@@ -229,39 +229,65 @@ def record(row: Row | RawRow, *, fmt: str, style: str, system: str) -> dict:
     """One training record (formats messages, sharegpt, alpaca) or the raw record."""
     if isinstance(row, RawRow):
         return raw_record(row.trace)
-    thought, solution = texts(row)
-    question = row.statement.strip()
+    return training_record(row.statement, *texts(row), fmt=fmt, style=style, system=system,
+                           metadata=metadata(row))  # fmt: skip
+
+
+def training_record(statement: str, thought: str, solution: str, *, fmt: str, style: str,
+                    system: str, metadata: dict) -> dict:  # fmt: skip
+    """A problem and one answer to it as a record of fmt (messages, sharegpt, alpaca)."""
+    question = statement.strip()
     answer = styled(thought, solution, style)
     reasoning = {"reasoning": thought} if style == "reasoning-field" else {}
     if fmt == "messages":
         messages = [{"role": "system", "content": system}] if system else []
         messages += [{"role": "user", "content": question},
                      {"role": "assistant", "content": answer, **reasoning}]  # fmt: skip
-        return {"messages": messages, "metadata": metadata(row)}
+        return {"messages": messages, "metadata": metadata}
     if fmt == "sharegpt":
         conversations = [{"from": "human", "value": question}, {"from": "gpt", "value": answer}]
         return {"conversations": conversations, "system": system, **reasoning,
-                "metadata": metadata(row)}  # fmt: skip
+                "metadata": metadata}  # fmt: skip
     return {"instruction": question, "input": "", "output": answer, "system": system,
-            **reasoning, "metadata": metadata(row)}  # fmt: skip
+            **reasoning, "metadata": metadata}  # fmt: skip
 
 
-def preference_record(chosen: Row, rejected: Row, *, style: str, system: str) -> dict:
+PAIR_LAYOUTS = ("llama-factory", "trl")
+
+
+def preference_record(chosen: Row, rejected: Row, *, style: str, system: str,
+                      layout: str = "llama-factory") -> dict:  # fmt: skip
     """A DPO pair: an approved and a rejected trace of the same problem."""
+    meta = {
+        **metadata(chosen),
+        "rejected_trace_id": rejected.pk,
+        "rejected_prompt_version": rejected.prompt_version,
+    }
+    return pair_record(chosen.statement, styled(*texts(chosen), style),
+                       styled(*texts(rejected), style), system=system, metadata=meta,
+                       layout=layout)  # fmt: skip
 
-    def turn(row: Row) -> dict:
-        return {"from": "gpt", "value": styled(*texts(row), style)}
 
+def pair_record(statement: str, chosen: str, rejected: str, *, system: str, metadata: dict,
+                layout: str = "llama-factory") -> dict:  # fmt: skip
+    """A prompt with a chosen and a rejected answer: LLaMA-Factory's sharegpt ranking
+    (``conversations``, ``chosen`` and ``rejected`` turns, ``system``) or TRL's
+    conversational preference (``prompt``, ``chosen``, ``rejected`` as message lists)."""
+    question = statement.strip()
+    if layout == "trl":
+        prompt = [{"role": "system", "content": system}] if system else []
+        return {
+            "prompt": [*prompt, {"role": "user", "content": question}],
+            "chosen": [{"role": "assistant", "content": chosen}],
+            "rejected": [{"role": "assistant", "content": rejected}],
+            "metadata": metadata,
+        }
     return {
-        "conversations": [{"from": "human", "value": chosen.statement.strip()}],
-        "chosen": turn(chosen),
-        "rejected": turn(rejected),
+        "conversations": [{"from": "human", "value": question}],
+        "chosen": {"from": "gpt", "value": chosen},
+        "rejected": {"from": "gpt", "value": rejected},
         "system": system,
-        "metadata": {
-            **metadata(chosen),
-            "rejected_trace_id": rejected.pk,
-            "rejected_prompt_version": rejected.prompt_version,
-        },  # fmt: skip
+        "metadata": metadata,
     }
 
 

@@ -8,6 +8,7 @@ The same database and options give byte-identical files (the manifest's time asi
 import hashlib
 import json
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,10 +18,10 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
-from . import hygiene, notices, prm, records
+from . import cards, hygiene, notices, prm, records, rollouts
 
 PLATFORM_VERSION = "0.1.0"
-DATASET_NAME = "journey"
+DATASET_NAME = cards.DATASET_NAME
 
 
 class ExportError(Exception):
@@ -93,26 +94,60 @@ def _dump(record: dict) -> bytes:
     return (json.dumps(record, ensure_ascii=False, cls=DjangoJSONEncoder) + "\n").encode()
 
 
-def _dataset_info(fmt: str, files: list[dict]) -> dict:
-    if fmt == "messages":
-        spec = {"formatting": "sharegpt", "columns": {"messages": "messages"},
-                "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
-                         "assistant_tag": "assistant", "system_tag": "system"}}  # fmt: skip
-    elif fmt == "sharegpt":
-        spec = {"formatting": "sharegpt",
-                "columns": {"messages": "conversations", "system": "system"},
-                "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human",
-                         "assistant_tag": "gpt"}}  # fmt: skip
-    elif fmt == "alpaca":
-        spec = {"formatting": "alpaca", "columns": {"prompt": "instruction", "query": "input",
-                "response": "output", "system": "system"}}  # fmt: skip
-    else:  # dpo
-        spec = {"formatting": "sharegpt", "ranking": True,
-                "columns": {"messages": "conversations", "chosen": "chosen",
-                            "rejected": "rejected", "system": "system"},
-                "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human",
-                         "assistant_tag": "gpt"}}  # fmt: skip
-    return {f"{DATASET_NAME}_{f['split']}": {"file_name": f["name"], **spec} for f in files}
+def check_sources(fmt: str, sources: tuple[str, ...], *, pair_layout: str,
+                  pairs_per_problem: int, samples_per_problem: int, pick: str) -> None:  # fmt: skip
+    """Refuse what rollout samples cannot be exported as, naming the option."""
+    if pair_layout not in records.PAIR_LAYOUTS:
+        raise ExportError(f"--pair-layout is {' or '.join(records.PAIR_LAYOUTS)}, "
+                          f"not {pair_layout!r}.")  # fmt: skip
+    if "rollouts" not in sources:
+        return
+    if fmt not in rollouts.FORMATS:
+        raise ExportError(f"--format {fmt} does not apply to --source rollouts (it reads "
+                          "traces: their stored fields or rated steps); rollout samples "
+                          f"export as {', '.join(rollouts.FORMATS)}.")  # fmt: skip
+    if pick not in rollouts.PICKS:
+        raise ExportError(f"--pick is {' or '.join(rollouts.PICKS)}, not {pick!r}.")
+    for option, value in (("--pairs-per-problem", pairs_per_problem),
+                          ("--samples-per-problem", samples_per_problem)):  # fmt: skip
+        if not isinstance(value, int) or value < 1:
+            raise ExportError(f"{option} must be a whole number of at least 1, got {value!r}.")
+
+
+class _Files:
+    """The split files being written: one temporary file, checksum and count per split, and
+    which problems each split received (a split is by problem, whatever the record's source)."""
+
+    def __init__(self, output: Path, splits: dict[str, float], seed: int, kept: hygiene.Kept):
+        self.splits, self.seed, self.kept = splits, seed, kept
+        self.temporary = {name: output / f".{name}.jsonl.partial" for name in splits}
+        self.handles = {name: path.open("wb") for name, path in self.temporary.items()}
+        self.hashes = {name: hashlib.sha256() for name in splits}
+        self.counts = dict.fromkeys(splits, 0)
+        self.problems: dict[str, set] = {name: set() for name in splits}
+
+    def write(self, record: dict, problem: str) -> None:
+        split = split_of(problem, self.splits, self.seed)
+        line = _dump(record)
+        self.handles[split].write(line)
+        self.hashes[split].update(line)
+        self.counts[split] += 1
+        self.problems[split].add(problem)
+        self.kept.written(problem)
+
+    def close(self) -> None:
+        for handle in self.handles.values():
+            handle.close()
+
+    def problem_counts(self) -> dict[str, int]:
+        return {name: len(problems) for name, problems in self.problems.items()}
+
+    def listing(self) -> list[dict]:
+        return [
+            {"split": name, "name": f"{name}.jsonl", "records": self.counts[name],
+             "bytes": self.temporary[name].stat().st_size, "sha256": self.hashes[name].hexdigest()}
+            for name in self.splits if self.counts[name]
+        ]  # fmt: skip
 
 
 def check_labels(fmt: str, labels: str, neutral: str) -> None:
@@ -121,88 +156,6 @@ def check_labels(fmt: str, labels: str, neutral: str) -> None:
         raise ExportError(f"Unknown labels {labels!r}; choose one of {', '.join(prm.LABELS)}.")
     if neutral not in prm.NEUTRAL:
         raise ExportError(f"--neutral is {' or '.join(prm.NEUTRAL)}, not {neutral!r}.")
-
-
-def _card(fmt: str, style: str, manifest: dict) -> str:
-    lines = [
-        f"# {DATASET_NAME}: journey-learning traces",
-        "",
-        "Long reasoning traces expanded by an LLM from human records of how problems were "
-        "solved (attempts, reflections, corrections, common-sense notes), then reviewed.",
-        "",
-        f"- Format: `{fmt}`; "
-        + (
-            f"labels: `{manifest.get('labels')}`"
-            if fmt in prm.FORMATS
-            else f"thought style: `{style}`"
-        ),
-        f"- Records: {', '.join(f'{k} {v}' for k, v in manifest['counts'].items())}",
-        f"- Prompt versions: {', '.join(manifest['prompt_versions']) or 'none'}",
-        f"- Models: {', '.join(manifest['models']) or 'none'}",
-        "- Simulated traces included: "
-        + ("yes" if manifest["filters"].get("include_simulated") else "no"),
-        "- Annotators and reviewers are pseudonymized.",
-        "- Checksums and the exact options are in manifest.json.",
-        "",
-    ]
-    if manifest.get("dedup"):
-        lines.append(f"- Near-duplicate traces of the same problem left out: "
-                     f"{manifest['dedup']['dropped']:,} (Jaccard of word shingles at least "
-                     f"{manifest['dedup']['threshold']}).")  # fmt: skip
-        lines.append("")
-    lines += hygiene.card_lines(manifest.get("contamination", {}))
-    if manifest["warnings"]:
-        lines += ["## Warnings", "", *(f"- {warning}" for warning in manifest["warnings"]), ""]
-    if style == "reasoning-field" and fmt in READING_REASONING:
-        lines += _reasoning_usage(fmt, manifest["files"][0]["name"])
-    if fmt in prm.FORMATS:
-        lines += prm.card_usage(fmt, manifest["files"][0]["name"], manifest["labels"],
-                                manifest["neutral"])  # fmt: skip
-    return "\n".join(lines)
-
-
-# Where the thought and the prompt are in a record of each format, for the card's example.
-READING_REASONING = {
-    "messages": ("row['messages'][-1]['reasoning']", "row['messages'][-1]['content']",
-                 '[m for m in row["messages"] if m["role"] != "assistant"]'),
-    "sharegpt": ("row['reasoning']", "row['conversations'][-1]['value']",
-                 '[{"role": "user", "content": row["conversations"][0]["value"]}]'),
-    "alpaca": ("row['reasoning']", "row['output']",
-               '[{"role": "user", "content": row["instruction"]}]'),
-}  # fmt: skip
-
-
-def _reasoning_usage(fmt: str, file_name: str) -> list[str]:
-    """reasoning-field is for Hugging Face datasets and TRL: LLaMA-Factory has no column
-    for it, so the card shows how to read the thought and put it where a model wants it."""
-    thought, solution, prompt = READING_REASONING[fmt]
-    return [
-        "## The reasoning field",
-        "",
-        "The thought is in its own `reasoning` key and the solution alone is the answer. "
-        "LLaMA-Factory has no column for such a key (it would train on the solution only), "
-        "so there is no dataset_info.json: load the files with Hugging Face `datasets` and "
-        "write the thought the way your model's chat template expects, e.g. for TRL's "
-        "`SFTTrainer` (prompt-completion, `<think>` tags):",
-        "",
-        "```python",
-        "from datasets import load_dataset",
-        "",
-        f'data = load_dataset("json", data_files="{file_name}", split="train")',
-        "",
-        "",
-        "def to_prompt_completion(row):",
-        f'    answer = f"<think>\\n{{{thought}}}\\n</think>\\n\\n{{{solution}}}"',
-        "    return {",
-        f'        "prompt": {prompt},',
-        '        "completion": [{"role": "assistant", "content": answer}],',
-        "    }",
-        "",
-        "",
-        "data = data.map(to_prompt_completion, remove_columns=data.column_names)",
-        "```",
-        "",
-    ]
 
 
 def dataset_export(
@@ -220,18 +173,39 @@ def dataset_export(
     dedup: bool = False,
     labels: str = "human",
     neutral: str = "negative",
+    sources: tuple[str, ...] = ("traces",),
+    campaigns: str = "",
+    pairs_per_problem: int = rollouts.PAIRS_PER_PROBLEM,
+    samples_per_problem: int = rollouts.SAMPLES_PER_PROBLEM,
+    pick: str = "shortest",
+    pair_layout: str = "llama-factory",
 ) -> ExportResult:
     """Write the export; include_hint says how to include simulated traces where it runs.
-    With ``dedup`` near-duplicate traces of one problem are written once."""
+    With ``dedup`` near-duplicate traces of one problem are written once. ``sources`` are
+    reviewed traces, rollout samples (of ``campaigns``, names or ids; default all) or both."""
     if fmt not in records.FORMATS:
         raise ExportError(f"Unknown format {fmt!r}; choose one of {', '.join(records.FORMATS)}.")
     check_style(fmt, style)
+    if not sources or not set(sources) <= set(rollouts.SOURCES):
+        raise ExportError(f"--source is traces, rollouts or traces,rollouts, not {sources!r}.")
+    sources = tuple(source for source in rollouts.SOURCES if source in sources)
+    check_sources(fmt, sources, pair_layout=pair_layout, pick=pick,
+                  pairs_per_problem=pairs_per_problem,
+                  samples_per_problem=samples_per_problem)  # fmt: skip
+    with_traces, with_rollouts = "traces" in sources, "rollouts" in sources
+    if campaigns and not with_rollouts:
+        raise ExportError("--campaign applies to rollout samples: add --source rollouts (or "
+                          "traces,rollouts), or leave --campaign out.")  # fmt: skip
     stepwise = fmt in prm.FORMATS
     if stepwise:
         check_labels(fmt, labels, neutral)
     splits = splits or {"train": 1.0}
     filters = dict(filters or {})
     output = Path(output)
+    try:
+        chosen_campaigns = rollouts.campaigns_named(campaigns) if with_rollouts else []
+    except ValueError as exc:
+        raise ExportError(str(exc)) from exc
     targets = [output / f"{name}.jsonl" for name in splits] + [
         output / name for name in ("manifest.json", "dataset_info.json", "README.md")
     ]
@@ -246,35 +220,41 @@ def dataset_export(
         raise ExportError(f"Cannot write to {output}: permission denied.")
 
     dpo = fmt == "dpo"
-    if dpo:
+    if dpo and with_traces:
         filters["status"] = "any"
-    traces = records.export_queryset(**filters)
-    total = traces.count()
-    if total == 0:
-        left = notices.left_out(filters, matched=0)
-        why = "no trace matches these filters"
-        raise ExportError(notices.nothing_to_export(why, left, include=include_hint))
+    total = samples_total = 0
+    if with_traces:
+        traces = records.export_queryset(**filters)
+        total = traces.count()
+        if total == 0 and not with_rollouts:
+            left = notices.left_out(filters, matched=0)
+            why = "no trace matches these filters"
+            raise ExportError(notices.nothing_to_export(why, left, include=include_hint))
+    campaign_ids = [campaign.pk for campaign in chosen_campaigns]
+    if with_rollouts:
+        try:
+            samples = rollouts.samples_queryset(filters, campaigns=campaign_ids)
+        except ValueError as exc:
+            raise ExportError(str(exc)) from exc
+        samples_total = samples.count()
+        if samples_total == 0 and total == 0:
+            raise ExportError(notices.no_samples(filters, campaign_ids, traces=with_traces,
+                                                 include=include_hint))  # fmt: skip
 
-    temporary = {name: output / f".{name}.jsonl.partial" for name in splits}
-    handles = {name: path.open("wb") for name, path in temporary.items()}
-    hashes = {name: hashlib.sha256() for name in splits}
-    counts = dict.fromkeys(splits, 0)
-    problems, last_problem = dict.fromkeys(splits, 0), dict.fromkeys(splits)
-    prompts, models, endpoints = set(), set(), set()
-    kept, dropped = hygiene.Kept(filters), 0
-    unlabelled = 0
+    kept = hygiene.Kept(filters)
+    files = _Files(output, splits, seed, kept)
+    prompts, models, endpoints, campaigns_written = set(), set(), set(), set()
+    dropped = unlabelled = 0
+    written = dict.fromkeys(sources, 0)
+    keys = rollouts.mixed_keys(fmt) if len(sources) == 2 else None
     try:
         pending_problem, group = None, []
 
-        def write(split: str, record: dict, problem: str) -> None:
-            line = _dump(record)
-            handles[split].write(line)
-            hashes[split].update(line)
-            counts[split] += 1
-            kept.written(problem)
-            if problem != last_problem[split]:  # rows come ordered by problem
-                problems[split] += 1
-                last_problem[split] = problem
+        def write(record: dict, problem: str) -> None:
+            if with_rollouts:
+                record = rollouts.sourced(record, "trace", keys)
+            files.write(record, problem)
+            written["traces"] += 1
 
         def unique(rows: list) -> list:
             nonlocal dropped
@@ -289,7 +269,6 @@ def dataset_export(
             nonlocal unlabelled
             if not group:
                 return
-            split = split_of(pending_problem, splits, seed)
             if stepwise:
                 for row in unique(group):
                     one = (prm.prm_record(row, labels=labels, neutral=neutral) if fmt == "prm"
@@ -297,66 +276,90 @@ def dataset_export(
                     if one is None:
                         unlabelled += 1
                     else:
-                        write(split, one, pending_problem)
+                        write(one, pending_problem)
                 return
             if not dpo:
                 for row in unique(group):
-                    write(split, records.record(row, fmt=fmt, style=style, system=system),
+                    write(records.record(row, fmt=fmt, style=style, system=system),
                           pending_problem)  # fmt: skip
                 return
             chosen = unique([row for row in group if row.status == "approved"])
             for bad in unique([row for row in group if row.status == "rejected"]):
                 if chosen:
                     best = min(chosen, key=lambda row: (row.rank or 99, row.pk))
-                    pair = records.preference_record(best, bad, style=style, system=system)
-                    write(split, pair, pending_problem)
+                    pair = records.preference_record(best, bad, style=style, system=system,
+                                                     layout=pair_layout)  # fmt: skip
+                    write(pair, pending_problem)
 
         with transaction.atomic():  # so that the server-side cursor needs no WITH HOLD
-            rows = (prm.prm_rows(traces, labels=labels) if stepwise
-                    else records.iterate(traces, fmt=fmt))  # fmt: skip
-            for done, row in enumerate(rows, start=1):
-                key = row.problem_key
-                prompts.add(row.prompt_version)
-                models.add(row.model)
-                endpoints.add(row.endpoint)
-                if key != pending_problem:
-                    flush()
-                    pending_problem, group = key, []
-                group.append(row)
-                if progress:
-                    progress(done, total)
-            flush()
-        for handle in handles.values():
-            handle.close()
+            if total:
+                rows = (prm.prm_rows(traces, labels=labels) if stepwise
+                        else records.iterate(traces, fmt=fmt))  # fmt: skip
+                for done, row in enumerate(rows, start=1):
+                    key = row.problem_key
+                    prompts.add(row.prompt_version)
+                    models.add(row.model)
+                    endpoints.add(row.endpoint)
+                    if key != pending_problem:
+                        flush()
+                        pending_problem, group = key, []
+                    group.append(row)
+                    if progress:
+                        progress(done, total)
+                flush()
+            if samples_total:
+                made = rollouts.export_records(
+                    rollouts.rows(samples), fmt=fmt, style=style, system=system, seed=seed,
+                    pairs_per_problem=pairs_per_problem, samples_per_problem=samples_per_problem,
+                    pick=pick, layout=pair_layout, unique=unique,
+                )  # fmt: skip
+                for problem, record, used in made:
+                    files.write(rollouts.sourced(record, "rollout", keys), problem)
+                    written["rollouts"] += 1
+                    for sample in used:
+                        prompts.add(sample.prompt_version)
+                        models.add(sample.model)
+                        endpoints.add(sample.endpoint)
+                        campaigns_written.add(sample.campaign_name)
+        files.close()
+        counts = files.counts
         if sum(counts.values()) == 0:
             why = "no problem has both an approved and a rejected trace to pair" if dpo else ""
             if stepwise:
                 why = f"none of the {total:,} traces has a step with {labels} ratings"
-            left = notices.left_out(filters, matched=total)
+            if with_rollouts:
+                why = notices.no_rollout_record(fmt, samples_total, traces=with_traces)
+            left = notices.left_out(filters, matched=total) if with_traces else None
             raise ExportError(notices.nothing_to_export(why or "no record was written", left,
                                                         include=include_hint))  # fmt: skip
 
         # An empty JSONL file makes datasets.load_dataset fail: an empty split is left out.
         empty = [name for name in splits if not counts[name]]
-        warnings = [notices.empty_split(name, problems) for name in empty]
+        warnings = [notices.empty_split(name, files.problem_counts()) for name in empty]
         if unlabelled:
             warnings.append(f"{unlabelled:,} of {total:,} traces have no step with {labels} "
                             "ratings and are left out.")  # fmt: skip
+        if len(sources) == 2:
+            warnings += [notices.source_gave_nothing(source, filters) for source, count
+                         in written.items() if not count]  # fmt: skip
+        trl = dpo and pair_layout == "trl"
         for_llama_factory = fmt != "raw" and style != "reasoning-field" and not stepwise
-        if fmt != "raw" and not for_llama_factory:
+        for_llama_factory = for_llama_factory and not trl
+        if trl:
+            warnings.append(notices.TRL_PAIRS)
+        elif fmt != "raw" and not for_llama_factory:
             warnings.append(notices.REASONING_FIELD)
-        files = [
-            {"split": name, "name": f"{name}.jsonl", "records": counts[name],
-             "bytes": temporary[name].stat().st_size, "sha256": hashes[name].hexdigest()}
-            for name in splits if counts[name]
-        ]  # fmt: skip
-        contamination = hygiene.contamination_summary(
-            hygiene.left_out_by_benchmark(filters), kept.counts, hygiene.allowed(filters)
-        )
+        listing = files.listing()
+        left = hygiene.left_out_by_benchmark(filters) if with_traces else Counter()
+        if with_rollouts:
+            left += hygiene.samples_left_out_by_benchmark(filters, campaign_ids)
+        contamination = hygiene.contamination_summary(left, kept.counts, hygiene.allowed(filters))
+        shown = filters if with_traces else {k: v for k, v in filters.items()
+                                             if k in rollouts.SAMPLE_FILTERS}  # fmt: skip
         manifest = {
             "format": fmt, "style": style, "system": system, "splits": splits, "seed": seed,
-            "filters": {k: notices.plain(v) for k, v in sorted(filters.items())},
-            "counts": counts, "files": files, "empty_splits": empty, "warnings": warnings,
+            "filters": {k: notices.plain(v) for k, v in sorted(shown.items())},
+            "counts": counts, "files": listing, "empty_splits": empty, "warnings": warnings,
             "prompt_versions": sorted(prompts),
             "models": sorted(models), "endpoints": sorted(endpoints),
             "platform_version": PLATFORM_VERSION,
@@ -368,26 +371,38 @@ def dataset_export(
         manifest["filters"]["include_simulated"] = bool(filters.get("include_simulated"))
         if stepwise:
             manifest.update(labels=labels, neutral=neutral, unlabelled=unlabelled)
+        if dpo and pair_layout != "llama-factory":
+            manifest["pair_layout"] = pair_layout
+        if with_rollouts:
+            manifest["sources"] = {source.removesuffix("s"): count
+                                   for source, count in written.items()}  # fmt: skip
+            manifest["rollouts"] = {
+                "campaigns": [campaign.name for campaign in chosen_campaigns] or "all",
+                "campaigns_written": sorted(campaigns_written),
+                "samples_read": samples_total,
+                **({"pairs_per_problem": pairs_per_problem} if dpo else
+                   {"samples_per_problem": samples_per_problem, "pick": pick}),
+            }  # fmt: skip
         extra = {"manifest.json": json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
-                 "README.md": _card(fmt, style, manifest)}  # fmt: skip
+                 "README.md": cards.card(fmt, style, manifest)}  # fmt: skip
         if for_llama_factory:
-            extra["dataset_info.json"] = json.dumps(_dataset_info(fmt, files), indent=2) + "\n"
+            info = cards.dataset_info(fmt, listing)
+            extra["dataset_info.json"] = json.dumps(info, indent=2) + "\n"
         elif stepwise:
-            info = prm.dataset_info(fmt, files, DATASET_NAME)
+            info = prm.dataset_info(fmt, listing, DATASET_NAME)
             extra["dataset_info.json"] = json.dumps(info, indent=2) + "\n"
         for name, text in extra.items():
             (output / f".{name}.partial").write_text(text, encoding="utf-8")
-        for file in files:
-            temporary[file["split"]].replace(output / file["name"])
+        for file in listing:
+            files.temporary[file["split"]].replace(output / file["name"])
         for name in extra:
             (output / f".{name}.partial").replace(output / name)
-        written = {output / file["name"] for file in files} | {output / name for name in extra}
-        for stale in set(targets) - written:  # left by the export --force replaced
+        kept_paths = {output / file["name"] for file in listing} | {output / n for n in extra}
+        for stale in set(targets) - kept_paths:  # left by the export --force replaced
             stale.unlink(missing_ok=True)
-        return ExportResult(counts=counts, files=files, manifest=manifest, warnings=warnings)
+        return ExportResult(counts=counts, files=listing, manifest=manifest, warnings=warnings)
     finally:
-        for handle in handles.values():
-            handle.close()
-        for path in [*temporary.values(), *(output / f".{n}.partial" for n in
+        files.close()
+        for path in [*files.temporary.values(), *(output / f".{n}.partial" for n in
                      ("manifest.json", "README.md", "dataset_info.json"))]:  # fmt: skip
             path.unlink(missing_ok=True)
