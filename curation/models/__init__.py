@@ -33,11 +33,11 @@ class TraceReview(models.Model):
     EDITED_SOLUTION_MAX_CHARS = 50_000
 
     class Status(models.TextChoices):
-        PENDING = "pending"
-        APPROVED = "approved"
-        REJECTED = "rejected"
-        RETURNED = "returned"
-        REEXPANDED = "reexpanded"
+        PENDING = "pending", _("Pending")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        RETURNED = "returned", _("Returned")
+        REEXPANDED = "reexpanded", _("Reexpanded")
 
     trace = models.OneToOneField(Trace, on_delete=models.CASCADE, primary_key=True,
                                  related_name="review")  # fmt: skip

@@ -78,13 +78,13 @@ def test_the_login_page_follows_the_picked_cookie(client):
 
 
 def _po_entries(text):
-    """(msgid, msgstrs, flags) of each entry of a .po file, header left out."""
+    """(msgid, msgstrs, fuzzy, context) of each entry of a .po file, header left out."""
     entries = []
     for block in text.split("\n\n"):
         strings = {}
         key = None
         for line in block.splitlines():
-            match = re.match(r'^(msgid_plural|msgid|msgstr(?:\[\d\])?) "(.*)"$', line)
+            match = re.match(r'^(msgctxt|msgid_plural|msgid|msgstr(?:\[\d\])?) "(.*)"$', line)
             if match:
                 key = match.group(1)
                 strings[key] = match.group(2)
@@ -92,14 +92,18 @@ def _po_entries(text):
                 strings[key] += line[1:-1]
         if strings.get("msgid"):
             msgstrs = [v for k, v in strings.items() if k.startswith("msgstr")]
-            entries.append((strings["msgid"], msgstrs, "#, fuzzy" in block))
+            entries.append((strings["msgid"], msgstrs, "fuzzy" in block, strings.get("msgctxt")))
     return entries
+
+
+def _po_unescaped(text):
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), text)
 
 
 def test_every_message_of_the_catalogue_is_translated():
     entries = _po_entries((CATALOGUE / "django.po").read_text(encoding="utf-8"))
     assert len(entries) > 100
-    for msgid, msgstrs, fuzzy in entries:
+    for msgid, msgstrs, fuzzy, _context in entries:
         assert not fuzzy, msgid
         assert msgstrs and all(msgstrs), f"untranslated: {msgid}"
 
@@ -109,7 +113,11 @@ def test_the_compiled_catalogue_is_up_to_date_with_the_po():
     without compilemessages fails here."""
     entries = _po_entries((CATALOGUE / "django.po").read_text(encoding="utf-8"))
     with translation.override("zh-hans"):
-        for msgid, msgstrs, _fuzzy in entries:
+        for msgid, msgstrs, _fuzzy, context in entries:
             if "%(" in msgid or "\\" in msgid:
                 continue
-            assert translation.gettext(msgid) == msgstrs[0], msgid
+            wanted = _po_unescaped(msgstrs[0])
+            if context:
+                assert translation.pgettext(context, msgid) == wanted, msgid
+            else:
+                assert translation.gettext(msgid) == wanted, msgid
