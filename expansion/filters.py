@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.forms.utils import pretty_name
 from django.http import QueryDict
+from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -18,7 +19,7 @@ from .models import Trace
 
 MAX_ID = 2**63 - 1
 DAYS = [MinValueValidator(date(1900, 1, 1)), MaxValueValidator(date(9000, 1, 1))]
-CHECK_CHOICES = [(name, name.replace("_", " ").capitalize()) for name in Trace.FLAGS]
+CHECK_CHOICES = [(name, capfirst(Trace.FLAG_WORDS[name])) for name in Trace.FLAGS]
 # The pages offer these as select lists; the API takes the id the list would send.
 CHOOSE = "Choose one from the list (an id, in the API)."
 

@@ -228,3 +228,12 @@ def test_the_new_pages_stay_in_english_by_default(client_as, reviewer_user):
     TraceFactory()
     body = client_as(reviewer_user).get("/analytics/").content.decode()
     assert "Corpus analytics" in body and "语料分析" not in body
+
+
+def test_the_rest_of_the_review_queue_and_the_flag_names_are_in_chinese(client_as, reviewer_user):
+    TraceFactory(flag_too_short=True)
+    body = client_as(reviewer_user).get("/review/", **ZH).content.decode()
+    _shows(body, ["学科", "创建日期起", "思考中的文字", "条符合筛选条件", "模型 · 提示词",
+                  "答案不一致", "过短"],
+           ["Subject", "Created since", "Text in the thought", "match the filters",
+            "Model · prompt", "Answer mismatch", "too short<"])  # fmt: skip
