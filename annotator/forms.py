@@ -1,6 +1,7 @@
 import re
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from .selectors import ANNOTATION_STATUSES
 
@@ -42,7 +43,7 @@ class ProblemFilterForm(forms.Form):
     subject = forms.CharField(required=False, max_length=100)
     level = LevelField(required=False)
     status = forms.ChoiceField(
-        required=False, choices=[("", "Any status"), *ANNOTATION_STATUSES.items()]
+        required=False, choices=[("", _("Any status")), *ANNOTATION_STATUSES.items()]
     )
     contamination = forms.CharField(
         required=False, max_length=100,

@@ -3,6 +3,7 @@ import time
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 SETTINGS_TTL = 5.0  # seconds an admin's change may take to reach every process
 _settings_cache: dict = {}
@@ -95,9 +96,9 @@ class Annotation(models.Model):
     """One annotator's record of how they solved one problem."""
 
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        SUBMITTED = "submitted", "Submitted"
-        RETURNED = "returned", "Returned"
+        DRAFT = "draft", _("Draft")
+        SUBMITTED = "submitted", _("Submitted")
+        RETURNED = "returned", _("Returned")
 
     problem = models.ForeignKey(Problem, on_delete=models.PROTECT, related_name="annotations")
     annotator = models.ForeignKey(
@@ -105,10 +106,10 @@ class Annotation(models.Model):
     )
 
     class AnswerCheck(models.TextChoices):
-        NONE = "", "Not checked"
-        MATCH = "match", "Matches the reference"
-        MISMATCH = "mismatch", "Differs from the reference"
-        UNCHECKED = "unchecked", "Could not be compared"
+        NONE = "", _("Not checked")
+        MATCH = "match", _("Matches the reference")
+        MISMATCH = "mismatch", _("Differs from the reference")
+        UNCHECKED = "unchecked", _("Could not be compared")
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     version = models.PositiveIntegerField(default=1)

@@ -1,12 +1,13 @@
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from .models import Annotation, Benchmark, Contamination, NearDuplicate, Problem
 from .roles import Role, has_role
 
 ANNOTATION_STATUSES = {
-    "none": "Not annotated",
-    "in_progress": "In progress",
-    "submitted": "Submitted",
+    "none": _("Not annotated"),
+    "in_progress": _("In progress"),
+    "submitted": _("Submitted"),
 }
 
 

@@ -9,6 +9,7 @@ from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subque
 from django.db.models.functions import Coalesce
 from django.dispatch import Signal
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from .answer_check import answers_compare
 from .claims import claim_first
@@ -237,17 +238,21 @@ def submission_errors(annotation: Annotation, *, min_steps: int) -> list[str]:
     steps = annotation.steps
     errors = []
     if len(steps) < min_steps:
-        errors.append(f"Record at least {min_steps} steps; this one has {len(steps)}.")
+        errors.append(gettext("Record at least %(min)s steps; this one has %(count)s.")
+                      % {"min": min_steps, "count": len(steps)})  # fmt: skip
     if not any(step["kind"] in TURN_KINDS for step in steps):
         errors.append(
-            "Include at least one reflection, correction or backtrack: the record should show "
-            "the journey, including where your thinking changed and why."
+            gettext(
+                "Include at least one reflection, correction or backtrack: the record should "
+                "show the journey, including where your thinking changed and why."
+            )
         )
     empty = [str(number) for number, step in enumerate(steps, start=1) if not step["text"].strip()]
     if empty:
-        errors.append(f"Step {', '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty.")
+        errors.append(ngettext("Step %(steps)s is empty.", "Steps %(steps)s are empty.", len(empty))
+                      % {"steps": ", ".join(empty)})  # fmt: skip
     if not annotation.final_answer.strip():
-        errors.append("Give a final answer.")
+        errors.append(gettext("Give a final answer."))
     return errors
 
 
@@ -292,8 +297,10 @@ def annotation_submit(*, annotation_id: int, user, confirm_mismatch: bool = Fals
     annotation.answer_timed_out = comparison.timed_out
     if match is False and not confirm_mismatch:
         raise AnswerMismatch(
-            "Your final answer does not match the reference answer. Check your work; if you "
-            "are sure, confirm to submit it as it is (reviewers will see the mismatch)."
+            gettext(
+                "Your final answer does not match the reference answer. Check your work; if "
+                "you are sure, confirm to submit it as it is (reviewers will see the mismatch)."
+            )
         )
     annotation.mismatch_confirmed = match is False
     annotation.status = Annotation.Status.SUBMITTED

@@ -1,6 +1,7 @@
 """Curation's trace filters, layered on expansion's one trace filter form."""
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from annotator.selectors import benchmark_names
 from expansion.filters import IdField, TraceFilterForm, day_field
@@ -8,7 +9,7 @@ from expansion.filters import IdField, TraceFilterForm, day_field
 from .models import TraceReview
 
 # "pending": a succeeded trace with no decision yet (never opened, or opened and not decided).
-REVIEW_CHOICES = [("", "any"), *TraceReview.Status.choices]
+REVIEW_CHOICES = [("", _("any")), *TraceReview.Status.choices]
 
 
 class ReviewFilterForm(TraceFilterForm):
@@ -16,17 +17,17 @@ class ReviewFilterForm(TraceFilterForm):
 
     review = forms.ChoiceField(required=False, choices=REVIEW_CHOICES,
                                help_text="pending: succeeded and not decided yet.")  # fmt: skip
-    reviewer = IdField(label="Reviewer", help_text="Traces this reviewer decided on.")
-    decided_since = day_field("Decided since", "Last decided on or after this day.")
-    decided_until = day_field("Decided until", "Last decided before this day.")
+    reviewer = IdField(label=_("Reviewer"), help_text="Traces this reviewer decided on.")
+    decided_since = day_field(_("Decided since"), "Last decided on or after this day.")
+    decided_until = day_field(_("Decided until"), "Last decided before this day.")
 
 
 # What the step judge found in a trace (its succeeded jobs), or that its job failed.
 JUDGE_CHOICES = [
-    ("invented", "Judge: invented step"),
-    ("early_fix", "Judge: early fix"),
-    ("unrecorded_error", "Judge: a wrong step the record does not contain"),
-    ("failed", "Judge job failed"),
+    ("invented", _("Judge: invented step")),
+    ("early_fix", _("Judge: early fix")),
+    ("unrecorded_error", _("Judge: a wrong step the record does not contain")),
+    ("failed", _("Judge job failed")),
 ]
 
 
@@ -37,7 +38,7 @@ class QueueFilterForm(TraceFilterForm):
     clear = None
     LISTS = ("checks", "judge")
     judge = forms.MultipleChoiceField(
-        required=False, choices=JUDGE_CHOICES, label="Judge found",
+        required=False, choices=JUDGE_CHOICES, label=_("Judge found"),
         help_text="What the step judge found (all of them), or that its job failed.",
     )  # fmt: skip
 
@@ -56,8 +57,8 @@ class BenchmarkNamesField(forms.Field):
         unknown = [name for name in value if name not in known]
         if unknown:
             raise forms.ValidationError(
-                f"No benchmark named {', '.join(unknown)}; registered: "
-                f"{', '.join(sorted(known)) or 'none'}."
+                _("No benchmark named %(unknown)s; registered: %(known)s.")
+                % {"unknown": ", ".join(unknown), "known": ", ".join(sorted(known)) or _("none")}
             )
 
 
@@ -74,6 +75,6 @@ class ExportFilterForm(ReviewFilterForm):
     checks_passed = forms.BooleanField(required=False, help_text="No automatic check flagged it.")
     include_simulated = forms.BooleanField(required=False)
     allow_contaminated = BenchmarkNamesField(
-        required=False, label="Allow benchmarks",
+        required=False, label=_("Allow benchmarks"),
         help_text="Keep the traces of problems in these benchmarks (comma-separated names).",
     )  # fmt: skip

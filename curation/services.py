@@ -6,6 +6,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from annotator import roles
 from annotator.claims import claim_first
@@ -41,7 +42,7 @@ def _check_reviewer(trace: Trace, reviewer) -> None:
     except roles.OwnAnnotation as exc:
         raise OwnAnnotation(str(exc)) from exc
     if trace.status != Trace.Status.SUCCEEDED:
-        raise ReviewRefused("Only a succeeded trace can be reviewed.")
+        raise ReviewRefused(gettext("Only a succeeded trace can be reviewed."))
 
 
 def _claim(trace: Trace, reviewer) -> TraceReview:
@@ -52,7 +53,8 @@ def _claim(trace: Trace, reviewer) -> TraceReview:
         and review.claim_expires_at
         and review.claim_expires_at > now
     ):
-        raise ReviewRefused(f"{review.claimed_by} is reviewing this trace right now.")
+        raise ReviewRefused(gettext("%(name)s is reviewing this trace right now.")
+                            % {"name": review.claimed_by})  # fmt: skip
     review.claimed_by = reviewer
     review.claim_expires_at = now + timedelta(minutes=CLAIM_MINUTES)
     review.save(update_fields=["claimed_by", "claim_expires_at"])
@@ -105,26 +107,27 @@ def review_decide(
     trace = Trace.objects.select_related("annotation").get(pk=trace_id)
     _check_reviewer(trace, reviewer)
     if decision not in Decision.values or decision == Decision.UNDO:
-        raise ReviewRefused(f"Unknown decision {decision!r}.")
+        raise ReviewRefused(gettext("Unknown decision %(decision)r.") % {"decision": decision})
     if reason and reason not in Reason.values:
-        raise ReviewRefused(f"Unknown reason {reason!r}.")
+        raise ReviewRefused(gettext("Unknown reason %(reason)r.") % {"reason": reason})
     if decision == Decision.REJECT and not reason:
-        raise ReviewRefused("Rejecting needs a reason code.")
+        raise ReviewRefused(gettext("Rejecting needs a reason code."))
     if decision == Decision.RETURN and not comment.strip():
-        raise ReviewRefused("Returning needs a comment for the annotator.")
+        raise ReviewRefused(gettext("Returning needs a comment for the annotator."))
     edited_thought, edited_solution = _lines(edited_thought), _lines(edited_solution)
     if (edited_thought or edited_solution) and decision != Decision.APPROVE:
-        raise ReviewRefused("Edits go with an approval (edit, then approve).")
+        raise ReviewRefused(gettext("Edits go with an approval (edit, then approve)."))
     review = _claim(trace, reviewer)
     if review.status != TraceReview.Status.PENDING:
-        raise ReviewRefused(f"This trace was already decided ({review.status}).")
+        raise ReviewRefused(gettext("This trace was already decided (%(status)s).")
+                            % {"status": review.get_status_display().lower()})  # fmt: skip
     if (
         decision == Decision.APPROVE
         and ReviewDecision.objects.filter(
             trace=trace, reviewer=reviewer, decision=Decision.APPROVE, undone_by__isnull=True
         ).exists()
     ):
-        raise ReviewRefused("You already approved this trace; it needs another reviewer.")
+        raise ReviewRefused(gettext("You already approved this trace; it needs another reviewer."))
 
     before_thought, before_solution = review.thought, review.solution
     record = ReviewDecision(
@@ -170,18 +173,21 @@ def review_undo(*, decision_id: int, reviewer) -> ReviewDecision:
     try:
         undone = ReviewDecision.objects.select_related("trace").get(pk=decision_id)
     except ReviewDecision.DoesNotExist as exc:
-        raise ReviewRefused("No such decision.") from exc
+        raise ReviewRefused(gettext("No such decision.")) from exc
     trace = undone.trace
     review = TraceReview.objects.select_for_update().get(trace=trace)
     latest = ReviewDecision.objects.filter(trace=trace).order_by("-created_at", "-pk").first()
     if undone.reviewer_id != reviewer.pk:
-        raise ReviewRefused("Only the reviewer who made a decision can undo it.")
+        raise ReviewRefused(gettext("Only the reviewer who made a decision can undo it."))
     if undone.decision not in UNDOABLE:
-        raise ReviewRefused(f"A decision to {undone.decision} cannot be undone.")
+        raise ReviewRefused(gettext("A decision to %(decision)s cannot be undone.")
+                            % {"decision": undone.get_decision_display().lower()})  # fmt: skip
     if latest != undone:
-        raise ReviewRefused("Another decision followed this one; it can no longer be undone.")
+        raise ReviewRefused(
+            gettext("Another decision followed this one; it can no longer be undone.")
+        )
     if undone.created_at < timezone.now() - UNDO_ACCEPTED:
-        raise ReviewRefused("Too late to undo this decision.")
+        raise ReviewRefused(gettext("Too late to undo this decision."))
 
     record = ReviewDecision(
         trace=trace, reviewer=reviewer, decision=Decision.UNDO, undoes=undone,

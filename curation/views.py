@@ -5,6 +5,7 @@ from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
@@ -32,6 +33,13 @@ from .selectors import (
 )
 
 PER_PAGE = 25
+# A decision as the messages name it (its stored value, in the interface language).
+DECISION_WORDS = {
+    "approve": gettext_lazy("approve"),
+    "reject": gettext_lazy("reject"),
+    "return": gettext_lazy("return"),
+    "reexpand": gettext_lazy("reexpand"),
+}
 
 
 @require_GET
@@ -84,9 +92,13 @@ def next_item(request):
     filters = form.page_filters(request)
     trace = services.review_next(reviewer=request.user, **filters)
     if trace is None:
-        messages.info(request, "Nothing left to review with these filters.")
+        messages.info(request, gettext("Nothing left to review with these filters."))
         return redirect("review-queue")
     return redirect("review-trace", trace.pk)
+
+
+def _decision_word(record) -> str:
+    return str(DECISION_WORDS.get(record.decision, record.decision))
 
 
 def _trace(trace_id: int) -> Trace:
@@ -192,7 +204,8 @@ def decide(request, trace_id: int):
     if request.htmx and record.decision in services.UNDOABLE:
         return render(request, "curation/_decision_done.html", {
             "record": record, "undo_seconds": services.UNDO_SECONDS})  # fmt: skip
-    messages.success(request, f"Trace #{trace.pk}: {record.decision} recorded.")
+    recorded = gettext("Trace #%(id)s: %(decision)s recorded.")
+    messages.success(request, recorded % {"id": trace.pk, "decision": _decision_word(record)})
     following = services.review_next(reviewer=request.user)
     target = reverse("review-trace", args=[following.pk]) if following else reverse("review-queue")
     return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
@@ -210,7 +223,8 @@ def undo(request, decision_id: int):
         services.review_undo(decision_id=record.pk, reviewer=request.user)
     except services.ReviewRefused as exc:
         return _refused(request, trace, str(exc))
-    messages.success(request, f"Trace #{trace.pk}: your {record.decision} was undone.")
+    undone = gettext("Trace #%(id)s: your %(decision)s was undone.")
+    messages.success(request, undone % {"id": trace.pk, "decision": _decision_word(record)})
     target = reverse("review-trace", args=[trace.pk])
     return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
 
@@ -224,7 +238,8 @@ def pick_best(request, trace_id: int):
     except services.ReviewRefused as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Trace #{trace.pk} is now ranked first of its annotation.")
+        messages.success(request, gettext("Trace #%(id)s is now ranked first of its annotation.")
+                         % {"id": trace.pk})  # fmt: skip
     return redirect("review-trace", trace.pk)
 
 
@@ -244,7 +259,9 @@ def exports(request):
         form = ExportRequestSerializer(data=data)
         if form.is_valid():
             export = start_from(dict(form.validated_data), request.user)
-            messages.success(request, f"Export {export.pk} queued; it runs on a worker.")
+            messages.success(
+                request, gettext("Export %(id)s queued; it runs on a worker.") % {"id": export.pk}
+            )
             return redirect("exports")
         errors = form.errors
     return render(request, "curation/exports.html", {

@@ -9,6 +9,9 @@ from django.contrib import messages
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.forms.utils import pretty_name
 from django.http import QueryDict
+from django.utils.text import capfirst
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from annotator.forms import LevelField
 
@@ -16,7 +19,7 @@ from .models import Trace
 
 MAX_ID = 2**63 - 1
 DAYS = [MinValueValidator(date(1900, 1, 1)), MaxValueValidator(date(9000, 1, 1))]
-CHECK_CHOICES = [(name, name.replace("_", " ").capitalize()) for name in Trace.FLAGS]
+CHECK_CHOICES = [(name, capfirst(Trace.FLAG_WORDS[name])) for name in Trace.FLAGS]
 # The pages offer these as select lists; the API takes the id the list would send.
 CHOOSE = "Choose one from the list (an id, in the API)."
 
@@ -61,34 +64,36 @@ class TraceFilterForm(forms.Form):
     # Fields that take several values (``?checks=a&checks=b``).
     LISTS = ("checks", "clear")
 
-    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Trace.Status.choices])
-    annotation = IdField(label="Annotation id")
-    endpoint = EndpointField(label="Endpoint")
-    prompt = IdField(label="Prompt version")
+    status = forms.ChoiceField(
+        required=False, choices=[("", _("Any status")), *Trace.Status.choices]
+    )
+    annotation = IdField(label=_("Annotation id"))
+    endpoint = EndpointField(label=_("Endpoint"))
+    prompt = IdField(label=_("Prompt version"))
     model = forms.CharField(required=False, max_length=200, help_text="The endpoint's model.")
-    annotator = IdField(label="Annotator")
-    source = forms.CharField(required=False, max_length=100, label="Problem source")
+    annotator = IdField(label=_("Annotator"))
+    source = forms.CharField(required=False, max_length=100, label=_("Problem source"))
     subject = forms.CharField(required=False, max_length=100)
     level = LevelField(required=False, help_text="5 or Level 5.")
-    created_since = day_field("Created since", "Created on or after this day.")
-    created_until = day_field("Created until", "Created before this day.")
-    finished_since = day_field("Finished since", "Finished on or after this day.")
-    finished_until = day_field("Finished until", "Finished before this day.")
+    created_since = day_field(_("Created since"), "Created on or after this day.")
+    created_until = day_field(_("Created until"), "Created before this day.")
+    finished_since = day_field(_("Finished since"), "Finished on or after this day.")
+    finished_until = day_field(_("Finished until"), "Finished before this day.")
     checks = forms.MultipleChoiceField(
         required=False,
         choices=CHECK_CHOICES,
-        label="Flagged by",
+        label=_("Flagged by"),
         help_text="Checks that flagged the trace (all of them).",
     )
     clear = forms.MultipleChoiceField(
         required=False,
         choices=CHECK_CHOICES,
-        label="Passed",
+        label=_("Passed"),
         help_text="Checks the trace passed (all of them).",
     )
     simulated = forms.NullBooleanField(required=False, widget=forms.Select(
-        choices=[("", "any"), ("true", "yes"), ("false", "no")]))  # fmt: skip
-    q = forms.CharField(required=False, max_length=200, label="Text in the thought",
+        choices=[("", _("any")), ("true", _("yes")), ("false", _("no"))]))  # fmt: skip
+    q = forms.CharField(required=False, max_length=200, label=_("Text in the thought"),
                         help_text="Words of the thought or solution, e.g. wait.")  # fmt: skip
 
     @classmethod
@@ -118,7 +123,9 @@ class TraceFilterForm(forms.Form):
         in the page's messages, so the list still shows what the other filters match."""
         if self.is_valid():
             return self.filters()
-        messages.error(request, "Some filters were ignored. " + " ".join(self.refusals()))
+        messages.error(
+            request, gettext("Some filters were ignored.") + " " + " ".join(self.refusals())
+        )
         return {k: v for k, v in self.cleaned_data.items() if v not in (None, "", [])}
 
     def refusals(self) -> list[str]:

@@ -11,6 +11,7 @@ from django.contrib.postgres.search import SearchQuery
 from django.db import connections
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from annotator.models import Annotation
 
@@ -97,10 +98,10 @@ def filter_choices() -> dict[str, tuple[str, list[tuple[int, str]]]]:
         Exists(Annotation.objects.filter(annotator=OuterRef("pk")))
     )
     return {
-        "endpoint": ("Any endpoint", list(LLMEndpoint.objects.values_list("pk", "name"))),
-        "prompt": ("Any prompt version",
+        "endpoint": (_("Any endpoint"), list(LLMEndpoint.objects.values_list("pk", "name"))),
+        "prompt": (_("Any prompt version"),
                    [(p.pk, str(p)) for p in PromptVersion.objects.only("name", "version")]),
-        "annotator": ("Any annotator", [(u.pk, u.get_username()) for u in annotators]),
+        "annotator": (_("Any annotator"), [(u.pk, u.get_username()) for u in annotators]),
     }  # fmt: skip
 
 

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import services
@@ -112,7 +113,9 @@ def _save_from_post(request, annotation: Annotation, steps: list[dict]) -> Annot
 def next_problem(request):
     annotation = services.annotation_claim(annotator=request.user)
     if annotation is None:
-        messages.info(request, "There is no problem left that needs your annotation. Thank you!")
+        messages.info(
+            request, gettext("There is no problem left that needs your annotation. Thank you!")
+        )
         return redirect("home")
     return redirect("annotation-edit", annotation.pk)
 
@@ -132,7 +135,9 @@ def save(request, annotation_id: int):
     if refused:
         return refused
     if not request.htmx:
-        messages.success(request, f"Saved version {annotation.version}.")
+        messages.success(
+            request, gettext("Saved version %(version)s.") % {"version": annotation.version}
+        )
         return redirect("annotation-edit", annotation.pk)
     return render(request, "annotator/_save_status.html", {"annotation": annotation})
 
@@ -221,7 +226,7 @@ def submit(request, annotation_id: int):
         return _editor_errors(request, annotation, steps, [str(exc)], saved=True, ask_confirm=True)
     except services.AnnotationLocked as exc:
         return _editor_errors(request, annotation, steps, [str(exc)])
-    messages.success(request, "Submitted. Thank you: it goes to expansion and review now.")
+    messages.success(request, gettext("Submitted. Thank you: it goes to expansion and review now."))
     if request.htmx:
         response = HttpResponse(status=204)
         response["HX-Redirect"] = "/"
@@ -244,7 +249,7 @@ def _editor_errors(request, annotation, steps, errors, saved=False, ask_confirm=
 def release(request, annotation_id: int):
     annotation = _annotation_for_user(request, annotation_id)
     services.annotation_release(annotation_id=annotation.pk, user=request.user)
-    messages.info(request, "Problem released. Your draft stays in your list.")
+    messages.info(request, gettext("Problem released. Your draft stays in your list."))
     return redirect("home")
 
 

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from . import charts, metrics, rollouts
 from .profiles import profiles_missing
@@ -72,10 +73,10 @@ def profile(group: str, scope_value: str) -> dict:
     base = scope_params(scope)
     return {
         "tokens": charts.histogram_chart(
-            metrics.histogram("tokens", scope), "completion tokens",
+            metrics.histogram("tokens", scope), _("completion tokens"),
             lambda low, high: traces_url(**base, tokens_min=low, tokens_max=high)),
         "lines": charts.histogram_chart(
-            metrics.histogram("lines", scope), "lines",
+            metrics.histogram("lines", scope), _("lines"),
             lambda low, high: traces_url(**base, lines_min=low, lines_max=high)),
         "markers": _marker_links(metrics.marker_rates(scope), scope),
         "markers_by_group": _marker_links(metrics.marker_rates(scope, group), scope),

@@ -6,6 +6,7 @@ filter); the figures the analytics take of each trace (profile, markers) are add
 
 from django import forms
 from django.db.models import Exists, OuterRef, QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from expansion.selectors import between
 
@@ -13,7 +14,7 @@ from ..filters import REVIEW_CHOICES, ReviewFilterForm
 from ..models import Marker, MarkerCount
 from ..selectors import traces_reviewed
 
-YES_NO = forms.Select(choices=[("", "any"), ("true", "yes"), ("false", "no")])
+YES_NO = forms.Select(choices=[("", _("any")), ("true", _("yes")), ("false", _("no"))])
 COUNT = {"required": False, "min_value": 0, "max_value": 2**31}
 
 
@@ -27,7 +28,10 @@ class MarkerField(forms.CharField):
         marker = Marker.objects.filter(phrase__iexact=value).first()
         if marker is None:
             known = ", ".join(Marker.objects.values_list("phrase", flat=True))
-            raise forms.ValidationError(f"“{value}” is not a counted marker (counted: {known}).")
+            raise forms.ValidationError(
+                _("“%(value)s” is not a counted marker (counted: %(known)s).")
+                % {"value": value, "known": known}
+            )
         return marker
 
 
@@ -38,14 +42,14 @@ class AnalyticsFilterForm(ReviewFilterForm):
     review = forms.ChoiceField(
         required=False,
         help_text="awaiting: the same as pending.",
-        choices=[*REVIEW_CHOICES, ("awaiting", "awaiting review")],
+        choices=[*REVIEW_CHOICES, ("awaiting", _("awaiting review"))],
     )
     tokens_min = forms.IntegerField(**COUNT, help_text="Completion tokens of profiled traces.")
     tokens_max = forms.IntegerField(**COUNT)
     lines_min = forms.IntegerField(**COUNT)
     lines_max = forms.IntegerField(**COUNT)
-    has = MarkerField(required=False, max_length=50, label="Has marker")
-    lacks = MarkerField(required=False, max_length=50, label="Lacks marker")
+    has = MarkerField(required=False, max_length=50, label=_("Has marker"))
+    lacks = MarkerField(required=False, max_length=50, label=_("Lacks marker"))
     answer_match = forms.NullBooleanField(required=False, widget=YES_NO)
     profiled = forms.NullBooleanField(
         required=False, widget=YES_NO, help_text="Succeeded traces the analytics have profiled."

@@ -28,6 +28,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from annotator.models import Annotation, Problem
 from expansion.models import LLMEndpoint, PromptVersion, Trace
@@ -56,8 +57,8 @@ def windows(now: datetime | None = None) -> list[Window]:
     local = timezone.localtime(now)
     today = local.replace(hour=0, minute=0, second=0, microsecond=0)
     week = today - timedelta(days=today.weekday())
-    return [Window("today", "Today", today), Window("week", "This week", week),
-            Window("total", "In total", None)]  # fmt: skip
+    return [Window("today", _("Today"), today), Window("week", _("This week"), week),
+            Window("total", _("In total"), None)]  # fmt: skip
 
 
 def _prefixed(scope: dict, prefix: str) -> dict:
@@ -85,17 +86,17 @@ def funnel(now: datetime | None = None) -> dict:
 
     traces = Trace.objects.all()
     stages = [
-        ("problems", "Problems", per_window(Problem.objects.all(), "created_at")),
-        ("annotated", "Annotations started", per_window(Annotation.objects.all(), "created_at")),
-        ("submitted", "Annotations submitted", per_window(
+        ("problems", _("Problems"), per_window(Problem.objects.all(), "created_at")),
+        ("annotated", _("Annotations started"), per_window(Annotation.objects.all(), "created_at")),
+        ("submitted", _("Annotations submitted"), per_window(
             Annotation.objects.filter(submitted_at__isnull=False), "submitted_at")),
-        ("expanded", "Traces expanded", per_window(traces, "finished_at", SUCCEEDED)),
-        ("awaiting", "Awaiting review", per_window(traces, "finished_at", AWAITING)),
-        ("approved", "Approved", per_window(
+        ("expanded", _("Traces expanded"), per_window(traces, "finished_at", SUCCEEDED)),
+        ("awaiting", _("Awaiting review"), per_window(traces, "finished_at", AWAITING)),
+        ("approved", _("Approved"), per_window(
             Review.objects.filter(status=Review.Status.APPROVED), "decided_at")),
-        ("rejected", "Rejected", per_window(
+        ("rejected", _("Rejected"), per_window(
             Review.objects.filter(status=Review.Status.REJECTED), "decided_at")),
-        ("exported", "Records written by exports", per_window(
+        ("exported", _("Records written by exports"), per_window(
             Export.objects.filter(status=Export.Status.SUCCEEDED), "finished_at",
             measure="records")),
     ]  # fmt: skip
@@ -226,7 +227,7 @@ def marker_rates(scope: dict, group: str | None = None) -> dict:
         .order_by()
     )
     counts = {(row.get(key) if key else None, row["marker_id"]): row for row in counted}
-    columns = _labels(group, list(totals)) if group else {None: "All traces"}
+    columns = _labels(group, list(totals)) if group else {None: _("All traces")}
     empty = {"tokens": 0, "traces": 0, "n": 0}
     rows = []
     for marker in Marker.objects.all():

@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.roles import Role, has_role, role_required
@@ -31,7 +32,8 @@ def _chosen(request, name: str, choices: dict, default: str = "") -> str:
     """A prompt version or model that has traces (``prompt:<id>``, ``model:<name>``)."""
     value = request.GET.get(name, default)
     if value and value not in choices:
-        messages.error(request, f"No prompt version or model “{value}” has traces.")
+        refusal = _("No prompt version or model “%(value)s” has traces.")
+        messages.error(request, refusal % {"value": value})
         return default if default in choices else ""
     return value
 
@@ -67,9 +69,9 @@ class MarkerForm(forms.ModelForm):
     def clean_phrase(self) -> str:
         phrase = " ".join(self.cleaned_data["phrase"].split())
         if not any(ch.isalnum() for ch in phrase):
-            raise forms.ValidationError("A marker needs at least one letter or digit.")
+            raise forms.ValidationError(_("A marker needs at least one letter or digit."))
         if Marker.objects.filter(phrase__iexact=phrase).exists():
-            raise forms.ValidationError(f"“{phrase}” is already counted.")
+            raise forms.ValidationError(_("“%(phrase)s” is already counted.") % {"phrase": phrase})
         return phrase
 
 
@@ -106,8 +108,8 @@ def marker_add(request):
     marker = form.save()
     transaction.on_commit(lambda: count_marker.delay(marker.pk))
     messages.success(
-        request, f"“{marker.phrase}” is being counted over every trace; its figures appear when "
-        "the count finishes."
+        request, _("“%(phrase)s” is being counted over every trace; its figures appear when "
+                   "the count finishes.") % {"phrase": marker.phrase}
     )  # fmt: skip
     return redirect("analytics")
 
@@ -116,7 +118,7 @@ def marker_add(request):
 @role_required(Role.ADMIN)
 def profiles_refresh(request):
     transaction.on_commit(fill_profiles.delay)
-    messages.success(request, "The traces without a profile are being profiled.")
+    messages.success(request, _("The traces without a profile are being profiled."))
     return redirect("analytics")
 
 
@@ -184,10 +186,12 @@ def agreement(request):
     from .agreement import QUESTIONS, agreement_figures
 
     figures = agreement_figures()
-    groups = [{"key": f"{version}|{model}", "label": f"Judge {version} on {model} vs people",
+    judged = _("Judge %(version)s on %(model)s vs people")
+    groups = [{"key": f"{version}|{model}",
+               "label": judged % {"version": version, "model": model},
                "questions": questions}
               for (version, model), questions in figures["judges"].items()]  # fmt: skip
-    groups.append({"key": "humans", "label": "Person vs person", "questions": figures["humans"]})
+    groups.append({"key": "humans", "label": _("Person vs person"), "questions": figures["humans"]})
     drill = None
     chosen = next((g for g in groups if g["key"] == request.GET.get("group")), None)
     question = request.GET.get("question")
@@ -197,7 +201,7 @@ def agreement(request):
         drill = {"group": chosen["label"], "question": question, "a": a, "b": b,
                  "traces": ids[:500], "more": max(0, len(ids) - 500)}  # fmt: skip
     elif request.GET.get("group"):
-        messages.error(request, "No such figure: choose one from the tables.")
+        messages.error(request, _("No such figure: choose one from the tables."))
     return render(request, "analytics/agreement.html", {"groups": groups, "drill": drill})
 
 

@@ -6,6 +6,7 @@ import json
 import logging
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext
 
 from annotator import roles
 from expansion.jobs.retrying import DATABASE_DOWN, db_retry
@@ -46,12 +47,12 @@ def judge_request(*, trace_id: int, requested_by=None, prompt: JudgePrompt | Non
         roles.refuse_own_annotation(requested_by, annotator_id=trace.annotation.annotator_id,
                                     doing="ask the judge about a trace of")  # fmt: skip
     if trace.status != Trace.Status.SUCCEEDED:
-        raise JudgeRefused("Only the steps of a succeeded trace can be judged.")
+        raise JudgeRefused(gettext("Only the steps of a succeeded trace can be judged."))
     split = trace_steps_ensure(trace)
     step_ids = list(TraceStep.objects.filter(trace=trace, retired_at__isnull=True)
                     .order_by("number").values_list("pk", flat=True))  # fmt: skip
     if not step_ids:
-        raise JudgeRefused("The trace has no steps to judge.")
+        raise JudgeRefused(gettext("The trace has no steps to judge."))
     prompt = prompt or judge_prompt_active()
     endpoint = endpoint or endpoint_default()
     params = _params(endpoint)

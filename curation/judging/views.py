@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.roles import Role, role_required
@@ -34,9 +35,16 @@ def ask(request, trace_id: int):
         messages.error(request, str(exc))
     else:
         if created:
-            messages.success(request, f"Judge job {job.pk} queued; its ratings appear here.")
+            messages.success(
+                request,
+                gettext("Judge job %(job)s queued; its ratings appear here.") % {"job": job.pk},
+            )
         else:
-            messages.info(request, f"The judge was already asked (job {job.pk}, {job.status}).")
+            messages.info(
+                request,
+                gettext("The judge was already asked (job %(job)s, %(status)s).")
+                % {"job": job.pk, "status": job.get_status_display()},
+            )
     return _back(trace_id)
 
 
@@ -51,9 +59,14 @@ def accept(request, trace_id: int):
     except RatingRefused as exc:
         messages.error(request, str(exc))
     else:
-        steps = f"{saved} step{'s' if saved != 1 else ''}"
-        messages.success(request, f"The judge's ratings of {steps} are now yours; steps you "
-                                  "had rated keep your rating.")  # fmt: skip
+        accepted = ngettext(
+            "The judge's ratings of %(count)s step are now yours; steps you had rated keep "
+            "your rating.",
+            "The judge's ratings of %(count)s steps are now yours; steps you had rated keep "
+            "your rating.",
+            saved,
+        )
+        messages.success(request, accepted % {"count": saved})
     return _back(trace_id)
 
 

@@ -1,26 +1,27 @@
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from expansion.models import Trace
 
 
 class Decision(models.TextChoices):
-    APPROVE = "approve"
-    REJECT = "reject"
-    RETURN = "return", "Return to the annotator"
-    REEXPAND = "reexpand", "Re-expand"
-    UNDO = "undo", "Undo"
+    APPROVE = "approve", _("Approve")
+    REJECT = "reject", _("Reject")
+    RETURN = "return", _("Return to the annotator")
+    REEXPAND = "reexpand", _("Re-expand")
+    UNDO = "undo", _("Undo")
 
 
 class Reason(models.TextChoices):
-    NONE = "", "None"
-    WRONG_ANSWER = "wrong_answer"
-    LOST_STEP = "lost_step"
-    INVENTED_CONTENT = "invented_content"
-    LEAKAGE = "leakage"
-    TOO_SHORT = "too_short"
-    STYLE = "style"
-    OTHER = "other"
+    NONE = "", _("None")
+    WRONG_ANSWER = "wrong_answer", _("Wrong Answer")
+    LOST_STEP = "lost_step", _("Lost Step")
+    INVENTED_CONTENT = "invented_content", _("Invented Content")
+    LEAKAGE = "leakage", _("Leakage")
+    TOO_SHORT = "too_short", _("Too Short")
+    STYLE = "style", _("Style")
+    OTHER = "other", _("Other")
 
 
 class TraceReview(models.Model):
@@ -32,11 +33,11 @@ class TraceReview(models.Model):
     EDITED_SOLUTION_MAX_CHARS = 50_000
 
     class Status(models.TextChoices):
-        PENDING = "pending"
-        APPROVED = "approved"
-        REJECTED = "rejected"
-        RETURNED = "returned"
-        REEXPANDED = "reexpanded"
+        PENDING = "pending", _("Pending")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        RETURNED = "returned", _("Returned")
+        REEXPANDED = "reexpanded", _("Reexpanded")
 
     trace = models.OneToOneField(Trace, on_delete=models.CASCADE, primary_key=True,
                                  related_name="review")  # fmt: skip

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from annotator import roles
 from annotator.models import WorkspaceSettings
@@ -43,13 +44,15 @@ class RatingValues:
 
 def _check_values(values: RatingValues) -> None:
     if values.correctness is not None and values.correctness not in Correctness.values:
-        raise RatingRefused("Correctness is -1, 0 or 1.")
+        raise RatingRefused(gettext("Correctness is -1, 0 or 1."))
     if values.faithfulness and values.faithfulness not in Faithfulness.values:
         raise RatingRefused(
-            f"Faithfulness is one of {', '.join(Faithfulness.values)}, not {values.faithfulness!r}."
+            gettext("Faithfulness is one of %(values)s, not %(value)r.")
+            % {"values": ", ".join(Faithfulness.values), "value": values.faithfulness}
         )
     if len(values.note) > StepRating.NOTE_MAX_CHARS:
-        raise RatingRefused(f"A note has at most {StepRating.NOTE_MAX_CHARS:,} characters.")
+        raise RatingRefused(gettext("A note has at most %(max)s characters.")
+                            % {"max": f"{StepRating.NOTE_MAX_CHARS:,}"})  # fmt: skip
 
 
 def _check_rater(trace: Trace, rater) -> None:
@@ -59,7 +62,7 @@ def _check_rater(trace: Trace, rater) -> None:
     except roles.OwnAnnotation as exc:
         raise RaterRefused(str(exc)) from exc
     if trace.status != Trace.Status.SUCCEEDED:
-        raise RatingRefused("Only the steps of a succeeded trace can be rated.")
+        raise RatingRefused(gettext("Only the steps of a succeeded trace can be rated."))
 
 
 def trace_raters(trace_id: int) -> set[int]:
@@ -79,8 +82,12 @@ def _check_room(trace: Trace, rater) -> None:
     wanted = WorkspaceSettings.current().raters_per_trace
     if rater.pk not in raters and len(raters) >= wanted:
         raise RaterRefused(
-            f"This trace already has its {wanted} rater{'s' if wanted != 1 else ''}; "
-            "rate another one."
+            ngettext(
+                "This trace already has its %(count)s rater; rate another one.",
+                "This trace already has its %(count)s raters; rate another one.",
+                wanted,
+            )
+            % {"count": wanted}
         )
 
 
@@ -131,10 +138,14 @@ def step_rating_save(
         if updated:
             return StepRating.objects.get(step=step, rater=rater)
     current = StepRating.objects.filter(step=step, rater=rater).first()
-    saved = f"version {current.version}" if current else "no rating"
+    saved = (gettext("version %(version)s") % {"version": current.version} if current
+             else gettext("no rating"))  # fmt: skip
     raise RatingConflict(
-        f"Step {number} changed since you loaded it (you sent version {version}; "
-        f"{saved} is stored). Reload to see it.",
+        gettext(
+            "Step %(number)s changed since you loaded it (you sent version %(version)s; "
+            "%(saved)s is stored). Reload to see it."
+        )
+        % {"number": number, "version": version, "saved": saved},
         current,
     )
 

@@ -3,6 +3,7 @@
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
 
@@ -71,7 +72,7 @@ def rate(request, trace_id: int, number: int):
         return redirect(f"/review/{trace.pk}/?mode=steps#s-{number}")
     # Only the status and the version change: the form stays, and a save queued behind this
     # one reads the new version when it is sent.
-    message = f"Saved (version {rating.version})"
+    message = gettext("Saved (version %(version)s)") % {"version": rating.version}
     return render(request, "curation/_step_rating_status.html",
                   {"number": number, "rating": rating, "message": message})  # fmt: skip
 

@@ -7,6 +7,7 @@ from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from annotator.models import Annotation
 
@@ -270,6 +271,19 @@ class Trace(models.Model):
         "overthinking": "flag_overthinking",
         "language_mix": "flag_language_mix",
     }
+    # Each check in words, as the pages name it (in the interface language).
+    FLAG_WORDS = {
+        "answer_mismatch": _("answer mismatch"),
+        "low_coverage": _("low coverage"),
+        "too_short": _("too short"),
+        "leakage": _("leakage"),
+        "truncated": _("truncated"),
+        "repetition": _("repetition"),
+        "no_reflection": _("no reflection"),
+        "format": _("format"),
+        "overthinking": _("overthinking"),
+        "language_mix": _("language mix"),
+    }
     # What a list of traces never shows: read only when one trace is opened.
     LONG_TEXTS = ("thought", "solution", "reasoning", "content", "request", "response", "search")
 
@@ -401,9 +415,8 @@ class Trace(models.Model):
     @property
     def flag_labels(self) -> list[str]:
         """The checks that flagged this trace, in words ("low coverage"), in FLAGS order."""
-        return [
-            name.replace("_", " ") for name, field in self.FLAGS.items() if getattr(self, field)
-        ]
+        return [str(self.FLAG_WORDS[name]) for name, field in self.FLAGS.items()
+                if getattr(self, field)]  # fmt: skip
 
 
 class TraceNorm(models.Model):

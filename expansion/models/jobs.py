@@ -4,16 +4,17 @@ verbatim, tokens, cost). A kind (a trace, a judge job, a rollout sample) adds wh
 and what its answer means."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from ..usage import SOURCES as USAGE_SOURCES
 
 
 class JobStatus(models.TextChoices):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class JobErrorKind(models.TextChoices):

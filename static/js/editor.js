@@ -244,11 +244,12 @@
       field.insertAdjacentElement("afterend", note);
     }
     var number = function (n) { return n.toLocaleString("en"); };
-    note.textContent = number(field.value.length) + " / " + number(max) + " characters";
+    note.textContent = msg("Characters", "%(used)s / %(max)s characters")
+      .replace("%(used)s", number(field.value.length)).replace("%(max)s", number(max));
     note.classList.toggle("full", field.value.length >= max);
     if (cut) {
-      note.textContent += ". The paste did not fit: its last " + number(cut) +
-        " characters were left out.";
+      note.textContent += msg("PasteCut", ". The paste did not fit: its last %(cut)s characters were left out.")
+        .replace("%(cut)s", number(cut));
     }
     field.journeyCut = cut;
   }
@@ -283,10 +284,11 @@
     if (event.detail.elt.id !== "submit-annotation") return;
     var broken = [];
     steps().forEach(function (step, index) {
-      [["text", ""], ["notes", " (notes)"]].forEach(function (field) {
+      [["text", ""], ["notes", " " + msg("Notes", "(notes)")]].forEach(function (field) {
         var text = step.querySelector("textarea[name=" + field[0] + "]").value;
         window.journeyMath.brokenFormulas(text).forEach(function (formula) {
-          broken.push("Step " + (index + 1) + field[1] + ": " + formula);
+          broken.push(msg("Step", "Step %(number)s").replace("%(number)s", index + 1) + field[1] +
+            ": " + formula);
         });
       });
     });

@@ -10,6 +10,9 @@
   var FAITHFULNESS = { f: "faithful", i: "invented", e: "early_fix", o: "off_record" };
   var STOP_KEY = "journey-stop-first-wrong";
   var stop = document.getElementById("stop-first-wrong");
+  // The words shown come from the page (data-msg-* attributes of the list, rendered in the
+  // user's language by review.html); the English is the fallback.
+  function msg(key, english) { return list.dataset["msg" + key] || english; }
   var current = 0;
 
   function steps() { return Array.prototype.slice.call(list.querySelectorAll(".rated-step")); }
@@ -68,7 +71,7 @@
   var retryTimer = null;
   list.addEventListener("htmx:beforeRequest", function (event) {
     var status = event.target.querySelector && event.target.querySelector(".rating-status");
-    if (status) { status.textContent = "Saving…"; status.className = "rating-status saving"; }
+    if (status) { status.textContent = msg("Saving", "Saving…"); status.className = "rating-status saving"; }
   });
   list.addEventListener("htmx:afterRequest", function (event) {
     var form = event.target.closest && event.target.closest(".step-rating");
@@ -82,13 +85,14 @@
     if (xhr.status === 400 || xhr.status === 409) return;  // the form says what is wrong
     if (xhr.status === 403 || xhr.status === 404) {  // refused for good: say why, no retry
       if (status) {
-        status.textContent = "Not saved: " + String(xhr.responseText || "refused").slice(0, 300);
+        status.textContent = msg("NotSaved", "Not saved:") + " " +
+          String(xhr.responseText || msg("Refused", "refused")).slice(0, 300);
         status.className = "rating-status error";
       }
       return;
     }
     if (status) {
-      status.textContent = "Not saved (connection problem); retrying…";
+      status.textContent = msg("Offline", "Not saved (connection problem); retrying…");
       status.className = "rating-status error";
     }
     clearTimeout(retryTimer);

@@ -78,13 +78,13 @@ def test_the_login_page_follows_the_picked_cookie(client):
 
 
 def _po_entries(text):
-    """(msgid, msgstrs, flags) of each entry of a .po file, header left out."""
+    """(msgid, msgstrs, fuzzy, context) of each entry of a .po file, header left out."""
     entries = []
     for block in text.split("\n\n"):
         strings = {}
         key = None
         for line in block.splitlines():
-            match = re.match(r'^(msgid_plural|msgid|msgstr(?:\[\d\])?) "(.*)"$', line)
+            match = re.match(r'^(msgctxt|msgid_plural|msgid|msgstr(?:\[\d\])?) "(.*)"$', line)
             if match:
                 key = match.group(1)
                 strings[key] = match.group(2)
@@ -92,14 +92,18 @@ def _po_entries(text):
                 strings[key] += line[1:-1]
         if strings.get("msgid"):
             msgstrs = [v for k, v in strings.items() if k.startswith("msgstr")]
-            entries.append((strings["msgid"], msgstrs, "#, fuzzy" in block))
+            entries.append((strings["msgid"], msgstrs, "fuzzy" in block, strings.get("msgctxt")))
     return entries
+
+
+def _po_unescaped(text):
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), text)
 
 
 def test_every_message_of_the_catalogue_is_translated():
     entries = _po_entries((CATALOGUE / "django.po").read_text(encoding="utf-8"))
     assert len(entries) > 100
-    for msgid, msgstrs, fuzzy in entries:
+    for msgid, msgstrs, fuzzy, _context in entries:
         assert not fuzzy, msgid
         assert msgstrs and all(msgstrs), f"untranslated: {msgid}"
 
@@ -109,7 +113,127 @@ def test_the_compiled_catalogue_is_up_to_date_with_the_po():
     without compilemessages fails here."""
     entries = _po_entries((CATALOGUE / "django.po").read_text(encoding="utf-8"))
     with translation.override("zh-hans"):
-        for msgid, msgstrs, _fuzzy in entries:
+        for msgid, msgstrs, _fuzzy, context in entries:
             if "%(" in msgid or "\\" in msgid:
                 continue
-            assert translation.gettext(msgid) == msgstrs[0], msgid
+            wanted = _po_unescaped(msgstrs[0])
+            if context:
+                assert translation.pgettext(context, msgid) == wanted, msgid
+            else:
+                assert translation.gettext(msgid) == wanted, msgid
+
+
+ZH = {"HTTP_ACCEPT_LANGUAGE": "zh-hans"}
+
+
+def _shows(body, chinese, english):
+    """The page shows each Chinese text and none of the English ones it replaces."""
+    for text in chinese:
+        assert text in body, text
+    for text in english:
+        assert text not in body, text
+
+
+def test_the_analytics_dashboard_is_in_chinese(client_as, reviewer_user):
+    TraceFactory()
+    body = client_as(reviewer_user).get("/analytics/", **ZH).content.decode()
+    _shows(body, ["语料分析", "漏斗", "成本与 token", "轨迹画像", "今天", "待审核", "人员"],
+           ["Corpus analytics", "Funnel", "Cost and tokens", "Trace profile", "Today",
+            "Awaiting review", "Annotators", "Figures computed at"])  # fmt: skip
+
+
+def test_the_comparison_and_agreement_pages_are_in_chinese(client_as, reviewer_user):
+    TraceFactory()
+    client = client_as(reviewer_user)
+    compare = client.get("/analytics/compare/", **ZH).content.decode()
+    _shows(compare, ["对比提示词版本或模型", "返回仪表盘", "通过率", "平均步骤覆盖率"],
+           ["Compare prompt versions or models", "Back to the dashboard", "Approval rate",
+            "Mean step coverage"])  # fmt: skip
+    agreement = client.get("/analytics/agreement/", **ZH).content.decode()
+    _shows(agreement, ["步骤评分的一致性", "人工对比人工", "正确性"],
+           ["Agreement on step ratings", "Person vs person", "Correctness"])  # fmt: skip
+
+
+def test_the_analytics_trace_list_and_its_form_errors_are_in_chinese(client_as, reviewer_user):
+    TraceFactory()
+    client = client_as(reviewer_user)
+    body = client.get("/analytics/traces/", **ZH).content.decode()
+    _shows(body, ["包含标记词", "不含标记词", "返回仪表盘", "1 条轨迹", "任意"],
+           ["Has marker", "Lacks marker", "Back to the dashboard", "1 trace<"])  # fmt: skip
+    refused = client.get("/analytics/traces/", {"has": "Eureka"}, **ZH)
+    assert refused.status_code == 400
+    _shows(refused.content.decode(), ["“Eureka”不是已统计的标记词"], ["is not a counted marker"])
+
+
+def test_the_expansion_job_pages_are_in_chinese(client_as, admin_user):
+    trace = TraceFactory()
+    client = client_as(admin_user)
+    jobs = client.get("/traces/", **ZH).content.decode()
+    _shows(jobs, ["扩写任务", "任意端点", "创建日期起", "1 个任务"],
+           ["Expansion jobs", "Any endpoint", "Created since", "1 job<"])  # fmt: skip
+    detail = client.get(f"/traces/{trace.pk}/", **ZH).content.decode()
+    _shows(detail, ["发送给模型的请求", "成本、延迟", "结构", "思考与解答"],
+           ["Request sent to the model", "Cost, latency", "Structure", "Boxed answer"])  # fmt: skip
+
+
+def test_the_rest_of_the_review_page_is_in_chinese(client_as, reviewer_user):
+    checks = {"matches_reference": True, "coverage_mean": 1.0, "reflection_count": 2,
+              "reflection_density": 1.25, "leakage": [], "split_ok": False,
+              "format": ["no_boxed"]}  # fmt: skip
+    trace = TraceFactory(checks=checks)
+    client = client_as(reviewer_user)
+    body = client.get(f"/review/{trace.pk}/", **ZH).content.decode()
+    _shows(body, ["泄露：", "个反思标记词", "思考与解答未分开", "没有 \\boxed{} 答案",
+                  "标注员应该修改什么？", "快捷键："],
+           ["Leakage:", "reflection markers", "not split", "answer</span>",
+            "What should the annotator change?", "Keys:"])  # fmt: skip
+    steps = client.get(f"/review/{trace.pk}/?mode=steps", **ZH).content.decode()
+    _shows(steps, ["正确性", "忠实度", "在第一个错误步骤处停止", "第 1 步",
+                   'data-msg-offline="未保存（连接问题）；正在重试……"'],
+           ["Correctness", "Faithfulness", "Stop at the first wrong step", "Step 1<",
+            "retrying…"])  # fmt: skip
+
+
+def test_review_messages_and_refusals_are_in_chinese(client_as, reviewer_user):
+    trace = TraceFactory()
+    client = client_as(reviewer_user)
+    refused = client.post(f"/review/{trace.pk}/decide/", {"decision": "reject"}, **ZH)
+    assert refused.status_code == 400
+    _shows(refused.content.decode(), ["拒绝需要选择一个理由。"], ["needs a reason"])
+    done = client.post(f"/review/{trace.pk}/decide/", {"decision": "approve"}, follow=True, **ZH)
+    _shows(done.content.decode(), [f"轨迹 #{trace.pk}：已记录“通过”。"], ["recorded."])
+
+
+def test_the_problem_page_body_is_in_chinese(client_as, reviewer_user):
+    problem = AnnotationFactory().problem
+    body = client_as(reviewer_user).get(f"/problems/{problem.pk}/", **ZH).content.decode()
+    _shows(body, ["近似重复", "没有已注册的基准包含这道题目。", "全部题目"],
+           ["Near-duplicates", "No registered benchmark contains this problem.",
+            "all problems"])  # fmt: skip
+
+
+def test_a_read_only_annotation_and_the_editor_script_words_are_in_chinese(
+    client_as, reviewer_user, annotator_user
+):
+    annotation = AnnotationFactory(status="submitted")
+    body = client_as(reviewer_user).get(f"/annotations/{annotation.pk}/", **ZH).content.decode()
+    _shows(body, ["的思考过程（版本", "用时：", "参考答案："],
+           ["Thought process by", "Time spent", "Reference answer:"])  # fmt: skip
+    own = AnnotationFactory(annotator=annotator_user)
+    editor = client_as(annotator_user).get(f"/annotations/{own.pk}/", **ZH).content.decode()
+    _shows(editor, ['data-msg-characters="%(used)s / %(max)s 个字符"'], ["%(max)s characters"])
+
+
+def test_the_new_pages_stay_in_english_by_default(client_as, reviewer_user):
+    TraceFactory()
+    body = client_as(reviewer_user).get("/analytics/").content.decode()
+    assert "Corpus analytics" in body and "语料分析" not in body
+
+
+def test_the_rest_of_the_review_queue_and_the_flag_names_are_in_chinese(client_as, reviewer_user):
+    TraceFactory(flag_too_short=True)
+    body = client_as(reviewer_user).get("/review/", **ZH).content.decode()
+    _shows(body, ["学科", "创建日期起", "思考中的文字", "条符合筛选条件", "模型 · 提示词",
+                  "答案不一致", "过短"],
+           ["Subject", "Created since", "Text in the thought", "match the filters",
+            "Model · prompt", "Answer mismatch", "too short<"])  # fmt: skip
