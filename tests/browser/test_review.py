@@ -75,7 +75,7 @@ def test_an_approval_by_key_can_be_undone(page, log_in, reviewer_user, short_und
     page.locator("text=your approve was undone").wait_for()
     page.wait_for_timeout(short_undo * 1000 + 500)  # the window has passed: no next trace
     assert page.url.endswith(f"/review/{trace.pk}/")
-    assert page.locator(".review-head .tag").last.inner_text() == "pending"
+    assert page.locator(".review-head .tag").last.inner_text() == "Pending"
     assert "Undo of the approve" in page.locator(".history").inner_text()
     assert page.locator("#approve").is_visible()  # it can be decided again
     assert TraceReview.objects.get(trace=trace).status == "pending"
