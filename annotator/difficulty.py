@@ -87,9 +87,7 @@ def lease_order(problems: QuerySet, *, campaign_id: int, skip_solved: int | None
     it has no pass rate for come last. ``skip_solved``: leave out those it solved in at
     least that many samples."""
     problems = problems.alias(
-        lease_d=FilteredRelation(
-            "difficulties", condition=Q(difficulties__campaign_id=campaign_id)
-        )
+        lease_d=FilteredRelation("difficulties", condition=Q(difficulties__campaign_id=campaign_id))
     )
     if skip_solved is not None:
         problems = problems.filter(

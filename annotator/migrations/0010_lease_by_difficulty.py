@@ -4,20 +4,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotator', '0009_i18n_user_language'),
+        ("annotator", "0009_i18n_user_language"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='workspacesettings',
-            name='lease_campaign',
-            field=models.PositiveIntegerField(blank=True, help_text="Next problem leases the problems this rollout campaign's model fails most first (lowest pass rate, then fewest annotations). Empty: in import order.", null=True),
+            model_name="workspacesettings",
+            name="lease_campaign",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Next problem leases the problems this rollout campaign's model fails most first (lowest pass rate, then fewest annotations). Empty: in import order.",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='workspacesettings',
-            name='lease_skip_solved',
-            field=models.PositiveSmallIntegerField(blank=True, help_text='With a lease campaign: skip problems its model solved in at least this many samples. Empty: skip none.', null=True),
+            model_name="workspacesettings",
+            name="lease_skip_solved",
+            field=models.PositiveSmallIntegerField(
+                blank=True,
+                help_text="With a lease campaign: skip problems its model solved in at least this many samples. Empty: skip none.",
+                null=True,
+            ),
         ),
     ]
