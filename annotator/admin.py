@@ -7,6 +7,7 @@ from rest_framework.authtoken.models import TokenProxy
 
 from . import services
 from .benchmarks import benchmark_add
+from .difficulty import campaign_choices
 from .models import (
     Annotation,
     AnnotationRevision,
@@ -105,8 +106,37 @@ class AnnotationRevisionAdmin(ReadOnlyAdmin):
         self.message_user(request, f"Restored as version {annotation.version} of {annotation}.")
 
 
+class WorkspaceSettingsForm(forms.ModelForm):
+    # A menu of the campaigns rather than a bare id (the field is an id: annotator does not
+    # depend on expansion's tables, see annotator/difficulty.py).
+    lease_campaign = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None,
+        help_text=WorkspaceSettings._meta.get_field("lease_campaign").help_text,
+    )  # fmt: skip
+
+    class Meta:
+        model = WorkspaceSettings
+        fields = ["annotations_per_problem", "lease_minutes", "min_steps",
+                  "show_answer_after_submit", "raters_per_trace", "lease_campaign",
+                  "lease_skip_solved"]  # fmt: skip
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lease_campaign"].choices = [("", "None: import order"), *campaign_choices()]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("lease_skip_solved") is not None and data.get("lease_campaign") is None:
+            self.add_error("lease_skip_solved", "Choose the lease campaign whose samples count.")
+        if data.get("lease_skip_solved") == 0:
+            self.add_error("lease_skip_solved", "Solved in at least 0 samples skips every problem.")
+        return data
+
+
 @admin.register(WorkspaceSettings)
 class WorkspaceSettingsAdmin(admin.ModelAdmin):
+    form = WorkspaceSettingsForm
+
     def has_add_permission(self, request):
         return not WorkspaceSettings.objects.exists()
 

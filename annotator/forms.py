@@ -3,6 +3,7 @@ import re
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from .difficulty import DISPUTES, SORTS
 from .selectors import ANNOTATION_STATUSES
 
 LEVEL = re.compile(r"(?:level\s*)?(\d{1,5})", re.IGNORECASE)
@@ -49,6 +50,25 @@ class ProblemFilterForm(forms.Form):
         required=False, max_length=100,
         help_text="clean, contaminated (by any benchmark) or a benchmark's name.",
     )  # fmt: skip
+
+    # What a rollout campaign says of each problem (reviewers' and admins' list only).
+    campaign = forms.IntegerField(required=False, min_value=1)
+    sort = forms.ChoiceField(required=False, choices=[("", "Source order"), *SORTS.items()])
+    at_most = forms.IntegerField(
+        required=False, min_value=0, max_value=32767,
+        help_text="The model solves it in at most this many of its verified samples.",
+    )  # fmt: skip
+    dispute = forms.ChoiceField(required=False, choices=[("", "Any answer"), *DISPUTES.items()])
+
+    def difficulty_kwargs(self) -> dict:
+        """The rollout filters; an invalid one is ignored, the valid ones still apply."""
+        self.is_valid()
+        data = self.cleaned_data
+        return {
+            "sort": data.get("sort") or "",
+            "at_most": data.get("at_most"),
+            "dispute": data.get("dispute") or "",
+        }
 
     def selector_kwargs(self) -> dict:
         data = self.cleaned_data if self.is_valid() else {}

@@ -41,6 +41,18 @@ class WorkspaceSettings(models.Model):
     raters_per_trace = models.PositiveSmallIntegerField(
         default=1, help_text="How many reviewers rate the steps of each trace."
     )
+    # A campaign's id, not a foreign key: the campaigns live in expansion, which this app
+    # does not depend on (a deleted campaign leaves the order as if the field were empty).
+    lease_campaign = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Next problem leases the problems this rollout campaign's model fails most "
+        "first (lowest pass rate, then fewest annotations). Empty: in import order.",
+    )  # fmt: skip
+    lease_skip_solved = models.PositiveSmallIntegerField(
+        null=True, blank=True,
+        help_text="With a lease campaign: skip problems its model solved in at least this many "
+        "samples. Empty: skip none.",
+    )  # fmt: skip
 
     class Meta:
         verbose_name = verbose_name_plural = "workspace settings"

@@ -13,6 +13,7 @@ from django.utils.translation import gettext, ngettext
 
 from .answer_check import answers_compare
 from .claims import claim_first
+from .difficulty import lease_order
 from .models import TURN_KINDS, Annotation, AnnotationRevision, Problem, WorkspaceSettings
 from .steps import clean_final_answer, clean_steps
 
@@ -55,7 +56,7 @@ def _active_annotations(now) -> Q:
     )
 
 
-def _problems_needing_annotation(*, annotator, now, target: int):
+def _problems_needing_annotation(*, annotator, now, rules: WorkspaceSettings):
     active = (
         Annotation.objects.filter(_active_annotations(now), problem=OuterRef("pk"))
         .order_by()
@@ -64,17 +65,23 @@ def _problems_needing_annotation(*, annotator, now, target: int):
         .values("n")
     )
     mine = Annotation.objects.filter(problem=OuterRef("pk"), annotator=annotator)
-    return (
+    problems = (
         Problem.objects.annotate(active=Coalesce(Subquery(active), 0, output_field=IntegerField()))
-        .filter(active__lt=target)
+        .filter(active__lt=rules.annotations_per_problem)
         .filter(~Exists(mine))
         .order_by("pk")
     )
+    if rules.lease_campaign is not None:
+        problems = lease_order(
+            problems, campaign_id=rules.lease_campaign, skip_solved=rules.lease_skip_solved
+        )
+    return problems
 
 
 @transaction.atomic
 def annotation_claim(*, annotator) -> Annotation | None:
-    """Lease the next problem that still needs annotations to ``annotator``.
+    """Lease the next problem that still needs annotations to ``annotator``: in import order,
+    or, with a lease campaign in the workspace settings, those its model fails most first.
 
     Concurrent claims take different problems (``claims.claim_first``); the count is checked
     again under the problem's lock, in case another claim committed since it was read.
@@ -94,9 +101,7 @@ def annotation_claim(*, annotator) -> Annotation | None:
             lease_expires_at=now + timedelta(minutes=rules.lease_minutes),
         )
 
-    candidates = _problems_needing_annotation(
-        annotator=annotator, now=now, target=rules.annotations_per_problem
-    )
+    candidates = _problems_needing_annotation(annotator=annotator, now=now, rules=rules)
     return claim_first(candidates, take)
 
 

@@ -17,6 +17,7 @@ from curation.judging import api as judging_api
 from curation.judging import views as judging_views
 from curation.ratings import api as ratings_api
 from curation.ratings import views as ratings_views
+from curation.rollouts import views as rollout_views
 from expansion import api as expansion_api
 from expansion import api_admin as expansion_api_admin
 from expansion import views as expansion_views
@@ -60,6 +61,16 @@ urlpatterns = [
     path("", curation_home.home, name="home"),
     path("problems/", problem_views.problems, name="problem-list"),
     path("problems/<int:problem_id>/", problem_views.problem_detail, name="problem-detail"),
+    path(
+        "problems/<int:problem_id>/campaigns/<int:campaign_id>/samples/",
+        rollout_views.samples,
+        name="problem-samples",
+    ),
+    path(
+        "problems/<int:problem_id>/campaigns/<int:campaign_id>/dispute-checked/",
+        rollout_views.dispute_checked,
+        name="problem-dispute-checked",
+    ),
     path("annotations/next/", workspace.next_problem, name="annotation-next"),
     path("annotations/preview/", workspace.preview, name="annotation-preview"),
     path("annotations/<int:annotation_id>/", workspace.edit, name="annotation-edit"),

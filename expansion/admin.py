@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from .endpoints import endpoint_save
 from .models import LLMBatch, LLMEndpoint, PromptVersion, Trace, TraceNorm
 from .prompts import prompt_version_create, prompt_version_edit
+from .rollouts import difficulty_admin  # noqa: F401  (registers ProblemDifficultyAdmin)
 
 
 @admin.register(LLMEndpoint)

@@ -19,7 +19,13 @@ from curation.models import Export
 from expansion.models import LLMEndpoint, SolvePrompt
 from expansion.prompts import prompt_active
 from expansion.rollouts.prompts import DEFAULT_PROMPT
-from tests.factories import ProblemFactory, SampleFactory, TraceFactory, UserFactory
+from tests.factories import (
+    DifficultyFactory,
+    ProblemFactory,
+    SampleFactory,
+    TraceFactory,
+    UserFactory,
+)
 from tests.test_access import concrete_paths
 
 pytestmark = pytest.mark.django_db
@@ -31,11 +37,14 @@ PASSWORD = "correct-horse-battery"
 # path template -> {method: (anonymous, annotator, reviewer, admin)}. {a} is a submitted
 # annotation of the annotator with its trace {t}; {d} the annotator's draft; {r} a reviewer's
 # decision on another trace; {e} an export; {p} a problem; {n} an endpoint; {v} a prompt
-# version; {u} a user; {c} a rollout campaign with a sample; {s} its solve prompt.
+# version; {u} a user; {c} a rollout campaign whose samples of {p} dispute its reference
+# answer; {s} its solve prompt.
 MATRIX = {
     "/": {"GET": (302, 200, 200, 200)},
     "/problems/": {"GET": (302, 403, 200, 200)},
     "/problems/{p}/": {"GET": (302, 403, 200, 200)},
+    "/problems/{p}/campaigns/{c}/samples/": {"GET": (302, 403, 200, 200)},
+    "/problems/{p}/campaigns/{c}/dispute-checked/": {"POST": (302, 403, 403, 302)},
     "/annotations/{a}/": {"GET": (302, 200, 200, 200)},
     "/annotations/{d}/release/": {"POST": (302, 302, 403, 403)},
     "/annotations/{d}/save/": {"POST": (302, 302, 403, 403)},
@@ -195,11 +204,13 @@ def world(annotator_user, reviewer_user, admin_user, settings, tmp_path):
     export.archive.parent.mkdir(parents=True, exist_ok=True)
     export.archive.write_bytes(b"PK\x05\x06" + b"\x00" * 18)
     endpoint = LLMEndpoint.objects.create(name="e", base_url="https://e.example/v1", model="m")
-    sample = SampleFactory(problem=trace.annotation.problem)
+    problem = trace.annotation.problem
+    disputed = DifficultyFactory(problem=problem, correct=2, reference_disputed=True)
+    SampleFactory(campaign=disputed.campaign, problem=problem)
     ids = {"a": trace.annotation_id, "t": trace.pk, "d": draft.pk, "r": record.pk,
            "e": export.pk, "p": trace.annotation.problem_id, "n": endpoint.pk,
            "v": prompt_active().pk, "u": UserFactory(role="annotator").pk,
-           "c": sample.campaign_id, "s": sample.campaign.prompt_id}  # fmt: skip
+           "c": disputed.campaign_id, "s": disputed.campaign.prompt_id}  # fmt: skip
     users = dict(zip(ROLES, [None, annotator_user, reviewer_user, admin_user], strict=True))
     return {"ids": ids, "users": users, "draft": draft}
 

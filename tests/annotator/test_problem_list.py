@@ -1,6 +1,6 @@
 import pytest
 
-from tests.factories import AnnotationFactory, ProblemFactory
+from tests.factories import AnnotationFactory, CampaignFactory, DifficultyFactory, ProblemFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -62,13 +62,19 @@ def test_htmx_request_gets_only_the_results_fragment(client_as, reviewer_user):
 def test_pages_of_25_with_a_bounded_number_of_queries(
     client_as, reviewer_user, django_assert_max_num_queries
 ):
-    ProblemFactory.create_batch(60)
+    problems = ProblemFactory.create_batch(60)
+    campaign = CampaignFactory()
+    for problem in problems:
+        DifficultyFactory(problem=problem, campaign=campaign, correct=3)
     client = client_as(reviewer_user)
-    # 11: the contamination badges of the page (one prefetch) and the benchmark menu count.
-    with django_assert_max_num_queries(11):
-        response = client.get("/problems/", {"page": 3})
+    # 12: the contamination badges of the page (one prefetch), the benchmark menu count and
+    # the campaign menu; the pass rates come with the page's problems, in the same query.
+    with django_assert_max_num_queries(12):
+        response = client.get("/problems/", {"page": 3, "sort": "pass_asc"})
     assert len(response.context["page"]) == 10
-    assert "Page 3 of 3" in response.content.decode()
+    body = response.content.decode()
+    assert "Page 3 of 3" in body
+    assert body.count("3 of 16") == 10
 
 
 def test_api_lists_and_filters_problems(api_as, admin_user):
