@@ -78,6 +78,12 @@ def test_a_figure_links_to_the_samples_behind_it(client_as, reviewer_user, round
     href = re.search(r'<a href="([^"]+)">50.0 %</a>', _cells(page, "by-subject", "Algebra")[0])
     listed = client.get(href.group(1).replace("&amp;", "&")).content.decode()
     assert "5 samples" in listed  # the algebra samples of round one, the unverified one too
+    sample = first.samples.filter(problem__subject="Algebra").first()
+    assert f'href="/problems/{sample.problem_id}/campaigns/{first.pk}/samples/"' in listed
+    assert (
+        client.get(f"/problems/{sample.problem_id}/campaigns/{first.pk}/samples/").status_code
+        == 200
+    )
     incorrect = re.search(r'<a href="([^"]+)">[\d,.]+</a> incorrect',
                           _row(page, "tokens")).group(1)  # fmt: skip
     listed = client.get(incorrect.replace("&amp;", "&")).content.decode()
