@@ -243,6 +243,10 @@ CHECK_NORM_MIN_TRACES = envint("CHECK_NORM_MIN_TRACES", 20)  # traces behind a m
 # verified and at least this share of them agree on one answer no correct sample gave.
 ROLLOUT_DISPUTE_MIN_SAMPLES = envint("ROLLOUT_DISPUTE_MIN_SAMPLES", 8)
 ROLLOUT_DISPUTE_MAJORITY = envfloat("ROLLOUT_DISPUTE_MAJORITY", 0.6)
+# A succeeded sample still unverified after this long (its worker stopped between the
+# answer and the verdict) is verified by the requeue task; figures that missed a verdict
+# are recomputed by it too.
+ROLLOUT_VERIFY_CATCH_UP_SECONDS = envint("ROLLOUT_VERIFY_CATCH_UP_SECONDS", 60)
 EXPANSION_SAMPLES = envint("EXPANSION_SAMPLES", 1)  # traces queued per submitted annotation
 EXPANSION_MAX_ATTEMPTS = envint("EXPANSION_MAX_ATTEMPTS", 5)
 EXPANSION_HEARTBEAT_STALE_SECONDS = envint("EXPANSION_HEARTBEAT_STALE_SECONDS", 120)

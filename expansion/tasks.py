@@ -64,12 +64,14 @@ def rollout_sample(self, sample_id: int) -> None:
 @shared_task(ignore_result=True)
 def requeue_stalled_rollout_samples() -> int:
     """Send again the samples of active campaigns whose worker died or whose message was
-    lost, and verify the succeeded samples whose verification was cut short; how many
-    were sent."""
+    lost, verify the succeeded samples whose verification was cut short, and recompute the
+    problem figures that missed a verdict; how many samples were sent."""
     from .rollouts.running import samples_verify_pending
     from .rollouts.services import samples_resend
+    from .rollouts.verifying import difficulties_reconcile
 
     samples_verify_pending()
+    difficulties_reconcile()
     return samples_resend()
 
 

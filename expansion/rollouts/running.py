@@ -6,6 +6,8 @@ import logging
 from contextlib import suppress
 from functools import partial
 
+from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from .. import llm
@@ -105,16 +107,21 @@ def sample_verified(*, sample_id: int) -> RolloutSample | None:
     if sample is None:
         return None
     fields = sample_verify(sample)
-    RolloutSample.objects.filter(pk=sample_id).update(**fields)
-    difficulty_recompute(problem_id=sample.problem_id, campaign_id=sample.campaign_id)
+    # One transaction: a worker killed in between leaves the verdict pending, which the
+    # catch-up verifies again, rather than a verdict its problem's figures never counted.
+    with transaction.atomic():
+        RolloutSample.objects.filter(pk=sample_id).update(**fields)
+        difficulty_recompute(problem_id=sample.problem_id, campaign_id=sample.campaign_id)
     for name, value in fields.items():
         setattr(sample, name, value)
     return sample
 
 
-def samples_verify_pending(*, older_than: float = 60.0, limit: int = 200) -> int:
+def samples_verify_pending(*, older_than: float | None = None, limit: int = 200) -> int:
     """Verify the succeeded samples whose verification did not happen (the worker stopped,
     or the database went away, between the answer's save and its verdict); how many."""
+    if older_than is None:
+        older_than = settings.ROLLOUT_VERIFY_CATCH_UP_SECONDS
     before = timezone.now() - timezone.timedelta(seconds=older_than)
     pending = RolloutSample.objects.filter(
         status=RolloutSample.Status.SUCCEEDED, verdict=RolloutSample.Verdict.PENDING,

@@ -192,3 +192,30 @@ def difficulty_recompute(*, problem_id: int, campaign_id: int) -> ProblemDifficu
         setattr(existing, name, value)
     existing.save()
     return existing
+
+
+def difficulties_reconcile(*, within_hours: int = 24) -> int:
+    """Recompute the figures of every problem and campaign whose stored counts differ from
+    their samples (a recompute lost with its worker), among the samples finished in the
+    last ``within_hours``: one grouped count and one read of the stored rows. How many."""
+    since = timezone.now() - timezone.timedelta(hours=within_hours)
+    recent = RolloutSample.objects.filter(status__in=FINISHED, finished_at__gte=since)
+    pairs = recent.values_list("problem_id", "campaign_id").distinct().order_by()
+    counted = {
+        (row["problem_id"], row["campaign_id"]): (row["samples"], row["verified"])
+        for row in RolloutSample.objects.filter(status__in=FINISHED)
+        .filter(Q(*[Q(problem_id=p, campaign_id=c) for p, c in pairs], _connector=Q.OR))
+        .values("problem_id", "campaign_id")
+        .annotate(samples=Count("pk"), verified=Count("pk", filter=Q(verdict__in=VERIFIED)))
+        .order_by()
+    } if pairs else {}  # fmt: skip
+    stored = {
+        (d.problem_id, d.campaign_id): (d.samples, d.verified)
+        for d in ProblemDifficulty.objects.filter(
+            problem_id__in={p for p, _ in counted}, campaign_id__in={c for _, c in counted}
+        ).only("problem_id", "campaign_id", "samples", "verified")
+    }
+    behind = [pair for pair, counts in counted.items() if stored.get(pair) != counts]
+    for problem_id, campaign_id in behind:
+        difficulty_recompute(problem_id=problem_id, campaign_id=campaign_id)
+    return len(behind)

@@ -5,6 +5,7 @@ import signal
 import time
 
 import pytest
+from django.db.models import Sum
 
 from expansion.jobs import lifecycle
 from expansion.models import ProblemDifficulty, RolloutSample
@@ -21,6 +22,7 @@ def test_a_worker_runs_a_campaign_and_survives_being_killed(
 ):
     monkeypatch.setattr(lifecycle, "HEARTBEAT_STALE_SECONDS", 3)
     settings.EXPANSION_REQUEUE_QUEUED_AFTER_SECONDS = 5
+    settings.ROLLOUT_VERIFY_CATCH_UP_SECONDS = 3  # a verdict the kill cut short
     simulator.configure(seconds_per_token=0.05)  # about 3 s per answer
     for statement, answer in (("What is 12+7?", "19"), ("What is 9*8?", "72")):
         ProblemFactory(source="worker", statement=statement, reference_answer=answer)
@@ -34,10 +36,18 @@ def test_a_worker_runs_a_campaign_and_survives_being_killed(
         simulator.configure(seconds_per_token=0.002)
         worker = start_worker()
         deadline = time.monotonic() + 120
-        while samples.exclude(status="succeeded").exists() and time.monotonic() < deadline:
-            time.sleep(4)
+
+        def settled() -> bool:
+            counted = ProblemDifficulty.objects.filter(campaign=campaign).aggregate(
+                n=Sum("samples")
+            )
+            finished = not samples.exclude(status="succeeded").exists()
+            verified = not samples.filter(verdict="pending").exists()
+            return finished and verified and counted["n"] == 8
+
+        while not settled() and time.monotonic() < deadline:
+            time.sleep(2)
             requeue_stalled_rollout_samples()  # the beat task, every minute in production
-        assert wait_for(lambda: not samples.filter(verdict="pending").exists(), 30)
     finally:
         output = stop(worker)
     assert samples.count() == 8  # no duplicate sample
