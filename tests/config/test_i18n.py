@@ -7,7 +7,7 @@ from django.conf import settings
 from django.utils import translation
 
 from annotator.models import UserLanguage
-from tests.factories import AnnotationFactory, TraceFactory
+from tests.factories import AnnotationFactory, DifficultyFactory, TraceFactory
 
 CATALOGUE = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES"
 
@@ -210,6 +210,13 @@ def test_the_problem_page_body_is_in_chinese(client_as, reviewer_user):
     _shows(body, ["近似重复", "没有已注册的基准包含这道题目。", "全部题目"],
            ["Near-duplicates", "No registered benchmark contains this problem.",
             "all problems"])  # fmt: skip
+
+
+def test_a_problems_pass_rates_are_in_chinese(client_as, reviewer_user):
+    difficulty = DifficultyFactory(correct=3, verified=4, samples=4)
+    body = client_as(reviewer_user).get(f"/problems/{difficulty.problem_id}/", **ZH)
+    _shows(body.content.decode(), ["样本说明了什么", "通过率", "3 / 4"],
+           ["What the samples tell", "Pass rate", "3 of 4"])  # fmt: skip
 
 
 def test_a_read_only_annotation_and_the_editor_script_words_are_in_chinese(
