@@ -9,10 +9,11 @@ from rest_framework.response import Response
 from annotator.forms import parse_level
 from annotator.roles import HasRole, Role
 
+from .exports import rollouts
 from .exports.prm import LABELS, NEUTRAL
-from .exports.records import FORMATS, STATUSES, STYLES
+from .exports.records import FORMATS, PAIR_LAYOUTS, STATUSES, STYLES
 from .exports.runs import DAYS, export_start
-from .exports.writer import ExportError, check_style, parse_splits
+from .exports.writer import ExportError, check_sources, check_style, parse_splits
 from .filters import BenchmarkNamesField
 from .models import Export
 
@@ -84,6 +85,33 @@ class ExportRequestSerializer(serializers.Serializer):
         help_text="prm: whether a step rated 0 is labelled true (positive) or false (negative).",
     )
 
+    records = serializers.ChoiceField(
+        choices=["traces", "rollouts", "traces,rollouts"], default="traces",
+        help_text="What the export is made of: reviewed traces, verified rollout samples "
+                  "(dpo: pairs of a correct and an incorrect sample; messages, sharegpt, "
+                  "alpaca: correct samples only), or both (each record says its source).",
+    )  # fmt: skip
+    campaign = serializers.CharField(
+        required=False, allow_blank=True, max_length=Export.FILTER_MAX_CHARS,
+        help_text="Rollout campaigns (names or ids, comma-separated); empty: all.",
+    )  # fmt: skip
+    pairs_per_problem = serializers.IntegerField(
+        default=rollouts.PAIRS_PER_PROBLEM, min_value=1, max_value=1000,
+        help_text="dpo from rollouts: at most this many pairs per problem.",
+    )  # fmt: skip
+    samples_per_problem = serializers.IntegerField(
+        default=rollouts.SAMPLES_PER_PROBLEM, min_value=1, max_value=256,
+        help_text="SFT from rollouts: at most this many correct samples per problem.",
+    )  # fmt: skip
+    pick = serializers.ChoiceField(
+        choices=rollouts.PICKS, default="shortest",
+        help_text="SFT from rollouts: the shortest correct samples, or a seeded draw.",
+    )  # fmt: skip
+    pair_layout = serializers.ChoiceField(
+        choices=PAIR_LAYOUTS, default="llama-factory",
+        help_text="dpo: LLaMA-Factory's ranking format, or TRL's conversational pairs.",
+    )  # fmt: skip
+
     def validate_level(self, value):
         try:
             return parse_level(value)
@@ -111,6 +139,23 @@ class ExportRequestSerializer(serializers.Serializer):
             check_style(attrs["format"], attrs["style"])
         except ExportError as exc:
             raise serializers.ValidationError({"style": str(exc)}) from exc
+        sources = tuple(attrs["records"].split(","))
+        try:
+            check_sources(attrs["format"], sources, pair_layout=attrs["pair_layout"],
+                          pairs_per_problem=attrs["pairs_per_problem"],
+                          samples_per_problem=attrs["samples_per_problem"],
+                          pick=attrs["pick"])  # fmt: skip
+        except ExportError as exc:
+            raise serializers.ValidationError({"records": str(exc)}) from exc
+        if attrs.get("campaign"):
+            if "rollouts" not in sources:
+                raise serializers.ValidationError(
+                    {"campaign": "A campaign chooses rollout samples: set records to rollouts "
+                                 "or traces,rollouts."})  # fmt: skip
+            try:
+                rollouts.campaigns_named(attrs["campaign"])
+            except ValueError as exc:
+                raise serializers.ValidationError({"campaign": str(exc)}) from exc
         return attrs
 
 

@@ -249,7 +249,8 @@ def exports(request):
     """Start an export (format, style, filters) and see past ones with their checksums."""
     from .api_exports import ExportRequestSerializer, start_from
     from .exports.prm import LABELS, NEUTRAL
-    from .exports.records import FORMATS, STYLES
+    from .exports.records import FORMATS, PAIR_LAYOUTS, STYLES
+    from .exports.rollouts import PICKS
     from .models import Export
 
     errors = {}
@@ -267,6 +268,8 @@ def exports(request):
     return render(request, "curation/exports.html", {
         "exports": Export.objects.all()[:50], "errors": errors, "post": request.POST,
         "formats": FORMATS, "styles": STYLES, "labels": LABELS, "neutral": NEUTRAL,
+        "record_sources": ["traces", "rollouts", "traces,rollouts"], "picks": PICKS,
+        "pair_layouts": PAIR_LAYOUTS,
         "benchmarks": benchmarks, "benchmark_names": [row["name"] for row in benchmarks],
     })  # fmt: skip
 

@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ..models import Export
-from . import prm
+from . import prm, rollouts
 from .writer import ExportError, check_style, dataset_export, parse_day, parse_splits
 
 DAYS = ("created_since", "created_until", "finished_since", "finished_until", "since", "until")
@@ -19,8 +19,17 @@ FILTER_KEYS = (
     "min_tokens", "checks_passed", "include_simulated", "allow_contaminated",
 )  # fmt: skip
 # Options kept with the filters (the export record has no column of their own).
-OPTION_KEYS = ("dedup", "labels", "neutral")
+OPTION_KEYS = ("dedup", "labels", "neutral", "records", "campaign", "pairs_per_problem",
+               "samples_per_problem", "pick", "pair_layout")  # fmt: skip
 STEPWISE_OPTIONS = {"labels": "human", "neutral": "negative"}  # prm and prm800k only
+# What an export is made of and how rollout samples are chosen (export_dataset's --source,
+# --campaign, --pairs-per-problem, --samples-per-problem, --pick, --pair-layout); recorded
+# only when they differ from these defaults.
+RECORD_OPTIONS = {
+    "records": "traces", "campaign": "", "pairs_per_problem": rollouts.PAIRS_PER_PROBLEM,
+    "samples_per_problem": rollouts.SAMPLES_PER_PROBLEM, "pick": "shortest",
+    "pair_layout": "llama-factory",
+}  # fmt: skip
 logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 30
 # An export whose worker has not renewed its heartbeat for this long has lost its worker.
@@ -37,6 +46,7 @@ def export_start(*, user, fmt: str, style: str, system: str, split: str, seed: i
     check_style(fmt, style)
     if fmt not in prm.FORMATS:  # labels mean nothing to the other formats: not recorded
         filters = {k: v for k, v in filters.items() if k not in STEPWISE_OPTIONS}
+    filters = {k: v for k, v in filters.items() if RECORD_OPTIONS.get(k, object()) != v}
     export = Export.objects.create(
         format=fmt, style=style, system=system, split=split, seed=seed, created_by=user,
         filters={k: v for k, v in filters.items()
@@ -76,6 +86,7 @@ def _write(export: Export):
     filters = dict(export.filters)
     dedup = bool(filters.pop("dedup", False))
     stepwise = {key: filters.pop(key, default) for key, default in STEPWISE_OPTIONS.items()}
+    chosen = {key: filters.pop(key, default) for key, default in RECORD_OPTIONS.items()}
     for key in DAYS:
         if key in filters:
             filters[key] = parse_day(filters[key], key)
@@ -83,6 +94,10 @@ def _write(export: Export):
         output=export.folder, fmt=export.format, style=export.style, system=export.system,
         splits=parse_splits(export.split), seed=export.seed, force=True,
         filters=filters, include_hint=INCLUDE_HINT, dedup=dedup, **stepwise,
+        sources=tuple(chosen["records"].split(",")), campaigns=chosen["campaign"],
+        pairs_per_problem=chosen["pairs_per_problem"],
+        samples_per_problem=chosen["samples_per_problem"], pick=chosen["pick"],
+        pair_layout=chosen["pair_layout"],
     )  # fmt: skip
     with zipfile.ZipFile(export.archive, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(export.folder.iterdir()):

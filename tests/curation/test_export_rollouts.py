@@ -336,3 +336,77 @@ def test_dedup_leaves_out_near_duplicate_samples_of_a_problem(tmp_path):
     folder = export(tmp_path, *args, "--dedup", name="dedup")
     assert len(lines(folder / "train.jsonl")) == 2
     assert json.loads((folder / "manifest.json").read_text())["dedup"]["dropped"] == 1
+
+
+def _archive(export_row, name="train.jsonl") -> list[dict]:
+    import zipfile
+
+    with zipfile.ZipFile(export_row.archive) as archive:
+        text = archive.read(f"export-{export_row.pk}/{name}").decode()
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_the_api_exports_rollout_pairs_as_the_command_does(
+    api_as, admin_user, rounds, settings, tmp_path, tasks_inline,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    from curation.models import Export
+
+    settings.VAR_DIR = tmp_path
+    api = api_as(admin_user)
+    body = {"format": "dpo", "records": "rollouts", "campaign": "round-a",
+            "pairs_per_problem": 2, "seed": 3}  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/api/exports/", body, format="json")
+    assert response.status_code == 202, response.json()
+    made = Export.objects.get(pk=response.json()["id"])
+    assert made.status == "succeeded", made.error
+    assert made.filters["records"] == "rollouts" and made.filters["campaign"] == "round-a"
+    command = export(tmp_path, "--source", "rollouts", "--format", "dpo", "--campaign",
+                     "round-a", "--pairs-per-problem", "2", "--seed", "3")  # fmt: skip
+    assert _archive(made) == lines(command / "train.jsonl")
+    assert len(_archive(made)) == 2  # r1 has no incorrect sample to pair
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        (
+            {"format": "prm", "records": "rollouts"},
+            "records",
+            "does not apply to --source rollouts",
+        ),
+        ({"format": "dpo", "records": "rollouts", "campaign": "nope"}, "campaign", "nope"),
+        ({"format": "dpo", "campaign": "round-a"}, "campaign", "set records to rollouts"),
+        ({"format": "messages", "records": "rollouts", "pick": "longest"}, "pick", "longest"),
+    ],
+)
+def test_the_api_refuses_what_rollouts_cannot_be_exported_as(api_as, admin_user, rounds, body,
+                                                             field, message):  # fmt: skip
+    from curation.models import Export
+
+    refused = api_as(admin_user).post("/api/exports/", body, format="json")
+    assert refused.status_code == 400 and message in str(refused.json()[field])
+    assert not Export.objects.exists()
+
+
+def test_the_exports_page_exports_correct_samples(
+    client_as, admin_user, rounds, settings, tmp_path, tasks_inline,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    from curation.models import Export
+
+    settings.VAR_DIR = tmp_path
+    client = client_as(admin_user)
+    page = client.get("/exports/").content.decode()
+    assert "<option>traces,rollouts</option>" in page and "<option>random</option>" in page
+    form = {"format": "messages", "records": "rollouts", "campaign": "round-a",
+            "samples_per_problem": "1", "pick": "shortest", "split": "train=1"}  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post("/exports/", form).status_code == 302
+    made = Export.objects.get()
+    assert made.status == "succeeded", made.error
+    written = _archive(made)
+    assert len(written) == 2 and {row["source"] for row in written} == {"rollout"}
+    listed = client.get("/exports/").content.decode()
+    assert f'id="export-{made.pk}-records">rollouts of round-a<' in listed
