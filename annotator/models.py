@@ -46,7 +46,9 @@ class WorkspaceSettings(models.Model):
     lease_campaign = models.PositiveIntegerField(
         null=True, blank=True,
         help_text="Next problem leases the problems this rollout campaign's model fails most "
-        "first (lowest pass rate, then fewest annotations). Empty: in import order.",
+        "first (lowest pass rate, then fewest annotations), and the overthinking check "
+        "compares a trace with those of problems of a like pass rate in it. Empty: import "
+        "order, and by level.",
     )  # fmt: skip
     lease_skip_solved = models.PositiveSmallIntegerField(
         null=True, blank=True,

@@ -237,8 +237,10 @@ CHECK_REPETITION_NGRAM = envint("CHECK_REPETITION_NGRAM", 20)  # tokens of a rep
 CHECK_REPETITION_NGRAM_MAX = envint("CHECK_REPETITION_NGRAM_MAX", 10)  # occurrences allowed
 CHECK_REPETITION_LINE_MAX = envint("CHECK_REPETITION_LINE_MAX", 10)  # of one line
 CHECK_REFLECTION_FLOOR = envfloat("CHECK_REFLECTION_FLOOR", 0.25)  # x the prompt's median
-CHECK_OVERTHINKING_FACTOR = envfloat("CHECK_OVERTHINKING_FACTOR", 3.0)  # x the level's median
+CHECK_OVERTHINKING_FACTOR = envfloat("CHECK_OVERTHINKING_FACTOR", 3.0)  # x a median (README)
 CHECK_NORM_MIN_TRACES = envint("CHECK_NORM_MIN_TRACES", 20)  # traces behind a median
+# Overthinking with a difficulty campaign: traces grouped by pass rate in this many ranges.
+CHECK_PASS_RATE_BUCKETS = envint("CHECK_PASS_RATE_BUCKETS", 5)
 # Rollouts: a problem's reference answer is disputed when at least this many samples were
 # verified and at least this share of them agree on one answer no correct sample gave.
 ROLLOUT_DISPUTE_MIN_SAMPLES = envint("ROLLOUT_DISPUTE_MIN_SAMPLES", 8)

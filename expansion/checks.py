@@ -169,10 +169,13 @@ def language_check(thought: str, steps: list[dict]) -> dict:
 class Norms:
     """The medians a trace is compared with, and how many succeeded traces are behind each."""
 
-    tokens_median: float | None = None  # completion tokens, traces of the problem's level
+    tokens_median: float | None = None  # completion tokens, of the level or pass rate range
     tokens_traces: int = 0
     density_median: float | None = None  # reflection markers per 1,000 tokens, prompt version
     density_traces: int = 0
+    # The pass rate range (e.g. "80–100%") whose traces the tokens median is of; None: the
+    # problem's level.
+    pass_rate_range: str | None = None
 
 
 def overthinking_limit(median: float | None, traces: int) -> float | None:

@@ -76,6 +76,7 @@ def _norms(trace: Trace) -> Norms:
     """The medians the trace's relative checks compare with. Without the database, none: the
     answer is kept (it was paid for) and the next norms refresh sets those two flags."""
     try:
-        return norms_for(level=trace.annotation.problem.level, prompt_id=trace.prompt_id)
+        problem = trace.annotation.problem
+        return norms_for(level=problem.level, prompt_id=trace.prompt_id, problem_id=problem.pk)
     except DATABASE_DOWN:
         return Norms()

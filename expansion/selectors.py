@@ -107,15 +107,18 @@ def filter_choices() -> dict[str, tuple[str, list[tuple[int, str]]]]:
 
 def trace_norms(trace: Trace) -> dict:
     """What a trace's relative checks compare it with, for its page: the median tokens of
-    its problem's level and the median marker density of its prompt version, each with the
-    traces behind it and the limit that flags (None while too few traces exist)."""
+    its problem's pass rate range (``pass_rate_range``, see expansion.norms) or else level,
+    and the median marker density of its prompt version, each with the traces behind it and
+    the limit that flags (None while too few traces exist)."""
     from .checks import overthinking_limit, reflection_floor
     from .norms import norms_for
 
-    norms = norms_for(level=trace.annotation.problem.level, prompt_id=trace.prompt_id)
+    problem = trace.annotation.problem
+    norms = norms_for(level=problem.level, prompt_id=trace.prompt_id, problem_id=problem.pk)
     return {
         "tokens_median": norms.tokens_median, "tokens_traces": norms.tokens_traces,
         "tokens_limit": overthinking_limit(norms.tokens_median, norms.tokens_traces),
+        "pass_rate_range": norms.pass_rate_range,
         "density_median": norms.density_median, "density_traces": norms.density_traces,
         "density_floor": reflection_floor(norms.density_median, norms.density_traces),
         "min_traces": settings.CHECK_NORM_MIN_TRACES,

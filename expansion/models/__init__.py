@@ -430,9 +430,11 @@ class TraceNorm(models.Model):
     class Kind(models.TextChoices):
         TOKENS_BY_LEVEL = "tokens_level", "Completion tokens, by problem level"
         DENSITY_BY_PROMPT = "density_prompt", "Reflection markers per 1,000 tokens, by prompt"
+        TOKENS_BY_PASS_RATE = "tokens_pass", "Completion tokens, by pass rate range"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    # The level ("" for problems without one) or the prompt version's id.
+    # The level ("" for problems without one), the prompt version's id, or the difficulty
+    # campaign's id and the pass rate range's number ("3:4": campaign 3, the fifth range).
     key = models.CharField(max_length=20, blank=True)
     median = models.FloatField()
     traces = models.PositiveIntegerField(help_text="Succeeded traces behind the median.")
