@@ -6,8 +6,15 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import translation
 
-from annotator.models import UserLanguage
-from tests.factories import AnnotationFactory, DifficultyFactory, TraceFactory
+from annotator.models import UserLanguage, WorkspaceSettings
+from expansion.models import TraceNorm
+from tests.factories import (
+    AnnotationFactory,
+    CampaignFactory,
+    DifficultyFactory,
+    SampleFactory,
+    TraceFactory,
+)
 
 CATALOGUE = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES"
 
@@ -244,3 +251,30 @@ def test_the_rest_of_the_review_queue_and_the_flag_names_are_in_chinese(client_a
                   "答案不一致", "过短"],
            ["Subject", "Created since", "Text in the thought", "match the filters",
             "Model · prompt", "Answer mismatch", "too short<"])  # fmt: skip
+
+
+def test_the_campaign_comparison_and_its_samples_are_in_chinese(client_as, reviewer_user):
+    first, second = CampaignFactory(name="round one"), CampaignFactory(name="round two")
+    for campaign, verdict in ((first, "correct"), (second, "incorrect")):
+        SampleFactory(campaign=campaign, verdict=verdict)
+    client = client_as(reviewer_user)
+    body = client.get("/analytics/campaigns/", {"a": first.pk, "b": second.pk}, **ZH)
+    _shows(body.content.decode(),
+           ["比较采样轮次", "每个正确样本的成本", "各学科的通过率", "已验证 1 个中正确 1 个"],
+           ["Compare rollout campaigns", "Cost per correct sample", "Pass rate per subject",
+            "1 of 1 verified", "Figures computed at"])  # fmt: skip
+    body = client.get(f"/analytics/campaigns/{first.pk}/samples/", {"verdict": "incorrect"}, **ZH)
+    _shows(body.content.decode(), ["round one 的样本", "没有匹配的样本。", "返回对比"],
+           ["Samples of round one", "No sample matches.", "Back to the comparison"])  # fmt: skip
+
+
+def test_the_overthinking_norm_by_pass_rate_is_in_chinese(client_as, reviewer_user):
+    campaign = CampaignFactory()
+    trace = TraceFactory()
+    DifficultyFactory(problem=trace.annotation.problem, campaign=campaign, correct=16)
+    WorkspaceSettings.objects.update_or_create(pk=1, defaults={"lease_campaign": campaign.pk})
+    TraceNorm.objects.create(kind="tokens_pass", key=f"{campaign.pk}:4", median=500, traces=30,
+                             computed_at="2026-01-01T00:00:00Z")  # fmt: skip
+    body = client_as(reviewer_user).get(f"/review/{trace.pk}/", **ZH).content.decode()
+    _shows(body, ["通过率 80–100%：中位数 500 个 token（基于 30 条轨迹）"],
+           ["Pass rate 80–100%: median"])  # fmt: skip

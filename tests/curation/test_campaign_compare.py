@@ -110,3 +110,20 @@ def test_unknown_campaigns_and_bad_filters_are_said(client_as, reviewer_user, ro
 def test_with_no_campaign_the_page_says_so(client_as, reviewer_user):
     page = client_as(reviewer_user).get("/analytics/campaigns/").content.decode()
     assert "No campaign has samples yet" in page
+
+
+def test_a_filter_matching_no_sample_says_so(client_as, reviewer_user, rounds):
+    first, _ = rounds
+    page = (
+        client_as(reviewer_user)
+        .get(f"/analytics/campaigns/{first.pk}/samples/", {"status": "cancelled"})
+        .content.decode()
+    )
+    assert "0 samples" in page and "No sample matches." in page
+
+
+def test_the_trace_drill_down_says_when_no_trace_matches(client_as, reviewer_user):
+    page = client_as(reviewer_user).get("/analytics/traces/", {"flag": "overthinking"})
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "0 traces" in body and "No trace matches." in body
