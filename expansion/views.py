@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.roles import Role, role_required
@@ -59,10 +60,14 @@ def trace_progress(request, trace_id: int):
 def trace_cancel_view(request, trace_id: int):
     trace = _trace(trace_id)
     if trace_cancel(trace_id=trace.pk):
-        messages.success(request, f"Trace {trace.pk} is cancelled; it will not be retried.")
+        messages.success(
+            request, _("Trace %(id)s is cancelled; it will not be retried.") % {"id": trace.pk}
+        )
     else:
         trace.refresh_from_db(fields=["status"])
         messages.error(
-            request, f"Trace {trace.pk} has finished ({trace.status}): nothing to cancel."
+            request,
+            _("Trace %(id)s has finished (%(status)s): nothing to cancel.")
+            % {"id": trace.pk, "status": trace.status},
         )
     return redirect("trace-detail", trace_id=trace.pk)

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.roles import Role, has_role, role_required
@@ -218,7 +219,9 @@ def campaigns(request):
     for name, default in zip("ab", defaults, strict=False):
         value = request.GET.get(name, default)
         if value and value not in choices:
-            messages.error(request, f"No campaign with samples has the id “{value}”.")
+            messages.error(
+                request, _("No campaign with samples has the id “%(id)s”.") % {"id": value}
+            )
             value = default
         picked.append(value)
     context = {"choices": choices.items(), "picked": picked,
@@ -234,12 +237,14 @@ class CampaignSamplesForm(forms.Form):
     level = forms.RegexField(
         r"^(\d{1,3}|none)$",
         required=False,
-        error_messages={"invalid": "A level is a number or “none”."},
+        error_messages={"invalid": gettext_lazy("A level is a number or “none”.")},
     )
     verdict = forms.ChoiceField(
-        required=False, choices=[("", "any"), *RolloutSample.Verdict.choices]
+        required=False, choices=[("", gettext_lazy("any")), *RolloutSample.Verdict.choices]
     )
-    status = forms.ChoiceField(required=False, choices=[("", "any"), *RolloutSample.Status.choices])
+    status = forms.ChoiceField(
+        required=False, choices=[("", gettext_lazy("any")), *RolloutSample.Status.choices]
+    )
 
     def filters(self) -> dict:
         return {k: v for k, v in self.cleaned_data.items() if v not in ("", None)}

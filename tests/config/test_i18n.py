@@ -278,3 +278,14 @@ def test_the_overthinking_norm_by_pass_rate_is_in_chinese(client_as, reviewer_us
     body = client_as(reviewer_user).get(f"/review/{trace.pk}/", **ZH).content.decode()
     _shows(body, ["通过率 80–100%：中位数 500 个 token（基于 30 条轨迹）"],
            ["Pass rate 80–100%: median"])  # fmt: skip
+
+
+def test_the_campaign_pages_refusals_are_in_chinese(client_as, reviewer_user):
+    campaign = CampaignFactory()
+    SampleFactory(campaign=campaign)
+    client = client_as(reviewer_user)
+    body = client.get("/analytics/campaigns/", {"a": "999999"}, **ZH).content.decode()
+    _shows(body, ["没有 id 为“999999”且有样本的采样轮次。"], ["No campaign with samples"])
+    refused = client.get(f"/analytics/campaigns/{campaign.pk}/samples/", {"level": "x"}, **ZH)
+    assert refused.status_code == 400
+    _shows(refused.content.decode(), ["难度是一个数字或“none”。"], ["A level is a number"])
