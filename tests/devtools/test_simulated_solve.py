@@ -4,6 +4,7 @@ verified exactly as the short ones: the same boxed answer, right or wrong alike.
 import openai
 import pytest
 
+from annotator import answer_check
 from annotator.models import Problem
 from devtools.simulated_solve import build_solution, solve_answer
 from devtools.simulated_text import word_count
@@ -17,6 +18,14 @@ STILL_SYSTEM = (
     "Think between <|begin_of_thought|> and <|end_of_thought|>, then answer between "
     "<|begin_of_solution|> and <|end_of_solution|>, the answer in \\boxed{}."
 )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _comparison_pool_stopped():
+    """The verification starts math-verify's pool; its manager thread, left running, would
+    meet the later tests' patched time.sleep (test_simulator's management command)."""
+    yield
+    answer_check._pool.stop()
 
 
 def prompt_of(thought_format: str) -> SolvePrompt:
