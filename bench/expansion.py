@@ -1,14 +1,27 @@
-"""Expansion throughput: N jobs through one worker host against a capacity-limited endpoint.
+"""Job-engine throughput: N jobs of one kind through one worker host against a limited endpoint.
 
 Creates a fresh PostgreSQL database (``--database``, default ``bench_expansion``, dropped
 first), flushes the Redis database of ``--redis-url`` (default db 12; broker and shared
-limiter), starts ``manage.py llm_simulator`` on a free loopback port
-(``--capacity`` requests in flight, else 429; ``--tokens`` per answer in
-``--seconds-per-answer``), then, in this process, migrates and seeds one submitted
-annotation, an endpoint on the simulator (``max_in_flight`` = capacity) and ``--jobs``
-traces (``traces_request(extra=True)``). Only then are the worker processes started (Celery
-threads pool, ``--concurrency`` threads each, by default the capacity; one process per CPU,
-as the README advises; production settings, DEBUG off), so the queue is full.
+limiter), then, in this process, migrates and seeds one submitted annotation, an endpoint
+(``max_in_flight`` = capacity) and ``--jobs`` queued jobs of ``--kind`` through the
+product's services, which send their messages on commit (``bench/job_kinds.py``):
+
+- ``expansion`` (the default): traces of the annotation (``traces_request(extra=True)``);
+- ``rollout``: one campaign (``campaign_create``) over arithmetic problems ("What is
+  12+7?"), as many samples each as divide N (at most 16: 300 jobs are 20 problems x 15);
+  the simulator pads its solve answers to ``--tokens`` (``--solve-tokens``), so a sample
+  costs what a trace does; each must end verified with the verdict the simulator drew;
+- ``judge``: N succeeded traces whose thought is the simulator's ``--tokens``-token trace of
+  the annotation (one text for all: 54 steps at 1,500 tokens), each sent to the judge
+  (``judge_request``: split into steps, then queued). The judge's answer is one short JSON
+  rating per step (813 tokens for 54 steps), so the simulator's seconds per token are set
+  for it to take ``--seconds-per-answer``; each must end with one rating per step.
+
+Then it starts ``manage.py llm_simulator`` on a free loopback port (``--capacity`` requests
+in flight, else 429; an answer's tokens in ``--seconds-per-answer``) and points the endpoint
+at it. Only then are the worker processes started (Celery threads pool, ``--concurrency``
+threads each, by default the capacity; one process per CPU, as the README advises;
+production settings, DEBUG off), so the queue is full.
 
 Throughput = succeeded / (last ``finished_at`` - first ``started_at``, from the database);
 worker start-up is printed apart. The limit is capacity / latency per answer, the latency
@@ -17,21 +30,31 @@ in waves of ``capacity`` cannot beat N / (capacity x ceil(N / capacity)) of it: 
 the bound. Also printed: the steady-state rate (the whole waves between the first, a cold
 start, and the last, partial one), the simulator's mean in-flight count while every slot had
 work, CPU seconds used, and, for reference, the fraction a plain asyncio client with a
-semaphore of the capacity reaches against the same simulator (run first, before the
-workers, with the SDK's resources loaded before its clock starts, as a worker loads them
-before its first job; the simulator's counters are reset after it). 429 share and
-completions come from ``/_sim/stats``; duplicates = completions - succeeded traces. Peak
-memory = summed VmRSS of the workers' process groups, sampled every 0.2 s; database
-connections = the most the workers held at once (``pg_stat_activity``, by the workers'
-``application_name``), sampled with it. CPU per job = the workers' CPU seconds (their
-answer-check processes included) per finished job, in all and after start-up (from the first
-claim), beside the reference client's CPU seconds per answer; stalled = jobs still queued or
-running at the end. Figures are printed, never asserted.
+semaphore of the capacity reaches against the same simulator with the kind's own requests
+(run first, before the workers, with the SDK's resources loaded before its clock starts, as
+a worker loads them before its first job; the simulator's counters are reset after it). 429
+share and completions come from ``/_sim/stats``; duplicates = completions - succeeded jobs
+(an LLM call made twice). Peak memory = summed VmRSS of the workers' process groups,
+sampled every 0.2 s; database connections = the most the workers held at once
+(``pg_stat_activity``, by the workers' ``application_name``), sampled with it. CPU per job =
+the workers' CPU seconds (their answer-check processes included: a sample's verification
+too) per finished job, in all and after start-up (from the first claim), beside the
+reference client's CPU seconds per answer; stalled = jobs still queued or running at the
+end. Figures are printed, never asserted.
 Target: >= 0.95 of the limit and within 3 % of the reference, < 5 % of requests answered
-429, no duplicate, no stalled job, worker CPU per job within 2x of the reference's.
+429, no duplicate, no stalled job, worker CPU per job within 2x of the reference's, and the
+kind's jobs ended as they must (samples verified, judge ratings stored).
 
     .venv/bin/python bench/expansion.py [--jobs 500] [--processes CPUs] [--concurrency C]
     .venv/bin/python bench/expansion.py --capacity 256 --seconds-per-answer 32 --jobs 2000
+    .venv/bin/python bench/expansion.py --kind rollout|judge --jobs 300
+
+Measured on 2 shared cores (load average 2.1 before the first run, 7.1 at most, shared with
+other users), capacity 32, 3.5 s answers, 300 jobs, 2 processes x 32 threads: of the limit
+0.689 expansion, 0.692 rollout, 0.688 judge (the asyncio reference 0.844, 0.887, 0.853);
+0 % 429, no duplicate or stalled job, 8 connections, 824-833 MB, CPU per job after start-up
+85.5, 86.2, 80.4 ms (1.57x, 1.81x, 1.68x the reference's); all 300 samples verified as
+drawn, all 300 judge jobs with 54 ratings.
 """
 
 import argparse
@@ -53,6 +76,9 @@ import psycopg
 import redis
 from support import ROOT, fresh_database, spawn, stop, submitted_annotation
 
+KINDS = ("expansion", "rollout", "judge")  # bench/job_kinds.py seeds each
+UNSET_URL = "http://127.0.0.1:9/v1"  # the endpoint's address until the simulator listens
+
 WORKER_APP = "bench-expansion-worker"  # the workers' application_name, to count connections
 
 
@@ -73,24 +99,24 @@ def group_stat(pgid: int) -> tuple[int, float]:
     return rss, ticks / os.sysconf("SC_CLK_TCK")
 
 
-def seed(args, base_url: str) -> int:
-    """One submitted annotation, an endpoint on the simulator, N queued traces; endpoint id."""
+def seed(args):
+    """One submitted annotation, an endpoint for the simulator, N queued jobs of the kind:
+    (the kind, the endpoint)."""
     import django
 
     sys.path.insert(0, str(ROOT))  # config, annotator, expansion
     django.setup()
-    from expansion.services import traces_request
+    from job_kinds import KINDS as SEEDS
 
     submitted, endpoint = submitted_annotation(
-        base_url=base_url, capacity=args.capacity, timeout_seconds=120
+        base_url=UNSET_URL, capacity=args.capacity, timeout_seconds=120
     )
-    traces_request(annotation=submitted, endpoint=endpoint, samples=args.jobs, extra=True)
-    return endpoint.pk
+    return SEEDS[args.kind](args, submitted, endpoint), endpoint
 
 
-def reference_run(base_url: str, args, refused: list) -> tuple[float, float]:
-    """The same N answers fetched by a plain asyncio client, ``capacity`` at a time: (seconds,
-    CPU seconds).
+def reference_run(base_url: str, args, refused: list, request) -> tuple[float, float]:
+    """The same N answers fetched by a plain asyncio client, ``capacity`` at a time, the
+    i-th request ``request(i)`` (the kind's messages): (seconds, CPU seconds).
 
     No database, no queue, no shared limiter: how close this simulator lets any client come
     to its limit.
@@ -101,7 +127,7 @@ def reference_run(base_url: str, args, refused: list) -> tuple[float, float]:
     from openai import AsyncOpenAI, RateLimitError
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
-    messages = [{"role": "user", "content": "Find $x$ with $x+x=8$. Three plus three is six."}]
+    requests = [request(i) for i in range(args.jobs)]  # built before the clock starts
 
     async def run() -> float:
         client = AsyncOpenAI(base_url=base_url, api_key="sim", max_retries=0, timeout=120)
@@ -112,9 +138,8 @@ def reference_run(base_url: str, args, refused: list) -> tuple[float, float]:
                 while True:
                     try:
                         stream = await client.chat.completions.create(
-                            model="simulated-journey", messages=messages, stream=True,
-                            extra_body={"sample_index": i},
-                        )  # fmt: skip
+                            model="simulated-journey", stream=True, **requests[i]
+                        )
                     except RateLimitError:
                         refused.append(i)
                         await asyncio.sleep(0.05)
@@ -143,10 +168,13 @@ def worker_connections(cursor, database: str) -> int:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kind", choices=KINDS, default="expansion",
+                        help="the jobs: traces, rollout samples or judge jobs")  # fmt: skip
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--capacity", type=int, default=32, help="requests in flight")
     parser.add_argument("--seconds-per-answer", type=float, default=3.5)
-    parser.add_argument("--tokens", type=int, default=1500, help="tokens per answer")
+    parser.add_argument("--tokens", type=int, default=1500,
+                        help="tokens per answer (judge: of the thought judged)")  # fmt: skip
     parser.add_argument("--concurrency", type=int, help="threads per process (the capacity)")
     parser.add_argument("--processes", type=int, default=os.cpu_count(),
                         help="worker processes (one host)")  # fmt: skip
@@ -157,7 +185,6 @@ def main():
     parser.add_argument("--pool", type=int, help="DB_POOL_MAX_SIZE of each worker process")
     args = parser.parse_args()
     args.concurrency = args.concurrency or args.capacity
-    seconds_per_token = args.seconds_per_answer / args.tokens
 
     var_dir = tempfile.mkdtemp(prefix="bench-expansion-")
     load_before = os.getloadavg()
@@ -173,33 +200,39 @@ def main():
     sim, workers = None, []
     log = open(Path(var_dir) / "worker.log", "w")  # noqa: SIM115 (closed in finally)
     try:
+        kind, endpoint = seed(args)
+        tokens = kind.tokens  # a judge answer is as long as its ratings, not --tokens
+        seconds_per_token = args.seconds_per_answer / tokens
         manage = [sys.executable, "manage.py", "llm_simulator", "--port", "0", "--quiet"]
         manage += ["--capacity", str(args.capacity), "--target-tokens", str(args.tokens)]
-        manage += ["--seconds-per-token", repr(seconds_per_token)]
+        manage += ["--seconds-per-token", repr(seconds_per_token), *kind.simulator]
         sim = spawn(manage, stdout=subprocess.PIPE, text=True)
         base_url = re.search(r"http://\S+/v1", sim.stdout.readline()).group(0)
-        endpoint_id = seed(args, base_url)
+        type(endpoint).objects.filter(pk=endpoint.pk).update(base_url=base_url)
         refused = []  # the reference's requests answered 429
         reference, reference_cpu = (
-            (None, None) if args.no_reference else reference_run(base_url, args, refused)
+            (None, None)
+            if args.no_reference
+            else reference_run(base_url, args, refused, kind.request)
         )
         reset = urllib.request.Request(base_url.removesuffix("/v1") + "/_sim/reset", b"{}")
         urllib.request.urlopen(reset, timeout=5).close()  # the counters start from zero
 
         from django.db.models import Avg, Count, Max, Min, Sum
 
-        from expansion.models import Trace
+        from expansion.models import Trace  # its statuses are every kind's
 
         def sim_stats() -> dict:
             stats_url = base_url.removesuffix("/v1") + "/_sim/stats"
             with urllib.request.urlopen(stats_url, timeout=5) as response:
                 return json.load(response)
 
-        traces = Trace.objects.filter(endpoint_id=endpoint_id)
+        jobs = kind.jobs
         print(
-            f"{traces.count()} jobs queued; simulator {base_url}: capacity {args.capacity}, "
-            f"{args.tokens} tokens x {seconds_per_token * 1e3:.4f} ms; one worker host "
-            f"({os.cpu_count()} CPUs): {args.processes} x threads pool -c {args.concurrency}"
+            f"{jobs.count()} {args.kind} jobs queued ({kind.note}); simulator {base_url}: "
+            f"capacity {args.capacity}, {tokens} tokens x {seconds_per_token * 1e3:.4f} ms; one "
+            f"worker host ({os.cpu_count()} CPUs): {args.processes} x threads pool -c "
+            f"{args.concurrency}"
         )
         celery = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "expansion"]
         celery += ["-P", "threads", "-c", str(args.concurrency), "--loglevel=WARNING"]
@@ -212,7 +245,7 @@ def main():
             workers.append(spawn([*celery, "-n", f"bench{i}@%h"], env=worker_env, stdout=log,
                                  stderr=log))  # fmt: skip
         peak = {"rss": 0, "cpu": 0.0, "cpu_at_start": None, "connections": 0, "stop": False}
-        started = traces.exclude(status=Trace.Status.QUEUED)
+        started = jobs.exclude(status=Trace.Status.QUEUED)
 
         def sample() -> None:
             with psycopg.connect(database_url, autocommit=True) as db:
@@ -230,7 +263,7 @@ def main():
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         deadline, next_print = time.monotonic() + args.timeout, time.monotonic() + 10
-        unfinished = traces.filter(status__in=[Trace.Status.QUEUED, Trace.Status.RUNNING])
+        unfinished = jobs.filter(status__in=[Trace.Status.QUEUED, Trace.Status.RUNNING])
         busy = []  # requests in flight at the simulator while there was work for every slot
         while (left := unfinished.count()) and time.monotonic() < deadline:
             if any(w.poll() is not None for w in workers):
@@ -252,21 +285,21 @@ def main():
         stop(sim)
         log.close()
 
-    agg = traces.aggregate(
+    agg = jobs.aggregate(
         first=Min("started_at"), last=Max("finished_at"), latency=Avg("latency_ms"),
         tokens=Avg("completion_tokens"), attempts=Sum("attempts"),
         keys=Count("idempotency_key", distinct=True),
     )  # fmt: skip
-    by_status = dict(traces.values_list("status").annotate(n=Count("pk")).order_by())
+    by_status = dict(jobs.values_list("status").annotate(n=Count("pk")).order_by())
     succeeded, failed = by_status.get("succeeded", 0), by_status.get("failed", 0)
     if not agg["first"] or not agg["last"] or not agg["latency"]:
         sys.exit(f"no job finished: {by_status}; see {log.name}")
     wall = (agg["last"] - agg["first"]).total_seconds()
-    latency = args.tokens * seconds_per_token  # time to first token is 0 in the simulator
+    latency = tokens * seconds_per_token  # time to first token is 0 in the simulator
     limit = args.capacity / latency
     throughput = succeeded / wall
     fraction = throughput / limit
-    finishes = sorted(traces.filter(status="succeeded").values_list("finished_at", flat=True))
+    finishes = sorted(jobs.filter(status="succeeded").values_list("finished_at", flat=True))
     waves = math.ceil(args.jobs / args.capacity)
     # Steady state: whole waves only, from the end of the first (cold start) to the end of the
     # last full one, so that bursts of completions at wave ends cannot bias the rate.
@@ -293,14 +326,17 @@ def main():
             f"answered 429); the workers reached {ratio:.3f} of it (target >= 0.97); its CPU: "
             f"{reference_cpu:.1f} s = {reference_per_job * 1e3:.1f} ms per answer"
         )
+    ended, ended_well = kind.ended()
     met = (
         fraction >= 0.95 and share_429 < 0.05 and duplicates == 0 and not failed and not left
-        and not ratio < 0.97 and not cpu_ratio > 2
+        and not ratio < 0.97 and not cpu_ratio > 2 and ended_well
     )  # fmt: skip
     load_after = os.getloadavg()
     report = [
-        f"\njobs: {args.jobs}; traces {traces.count()}, unique idempotency keys {agg['keys']}",
+        f"\n{args.kind} jobs: {args.jobs}; rows {jobs.count()}, unique idempotency keys "
+        f"{agg['keys']}",
         f"status: {by_status}; unfinished after the timeout: {left}",
+        *([ended] if ended else []),
         f"worker start -> first job claimed: {agg['first'].timestamp() - spawned:.1f} s; "
         f"first claimed -> last finished: {wall:.2f} s",
         f"answer latency: configured {latency:.3f} s, measured mean {agg['latency'] / 1e3:.3f} s "

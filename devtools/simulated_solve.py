@@ -7,13 +7,18 @@ request's user message has "Record of the solver's thinking:"). For an arithmeti
 others, decided by the hash of the statement's arithmetic and the sample index (and seed):
 the same request always gets the same answer, and a campaign gets a mix of correct and
 incorrect samples.
+
+With ``tokens`` (the simulator's ``solve_tokens``; benchmarks set it so that a sample costs
+what an expansion answer does), the short thought is walked as a journey-learning trace
+(``devtools/simulated_text.py``) to an answer of about that many tokens, with the same boxed
+answer; 0 keeps the short answer of about 40 words.
 """
 
 import hashlib
 import re
 from typing import Any
 
-from .simulated_text import message_text
+from .simulated_text import journey_thought, message_text, word_count
 
 RECORD_MARK = "Record of the solver's thinking:"
 STILL = ("<|begin_of_thought|>", "<|end_of_thought|>", "<|begin_of_solution|>",
@@ -57,8 +62,21 @@ def solve_answer(text: str, sample: Any) -> tuple[int | None, bool]:
     return right + 1 + int(_draw("off", statement, sample) * 3), False  # never the right one
 
 
-def build_solution(messages: list[Any], sample: Any) -> tuple[str, str]:
-    """(content, thought) answering a solve request."""
+def _padded(thought: str, arithmetic: str, answer: Any, sample: Any, words: int) -> str:
+    """The thought as a journey of about ``words`` words: its paragraphs are the moves
+    (a "Wait" one a reflection), ending on the same answer."""
+    paragraphs = thought.split("\n\n")[:-1] or [thought]  # the "Therefore" one ends it anyway
+    kinds = ["reflection" if p.startswith("Wait") else "attempt" for p in paragraphs]
+    pairs = enumerate(zip(kinds, paragraphs, strict=True), start=1)
+    moves = [f"Step {n} ({kind}): {text}" for n, (kind, text) in pairs]
+    problem = f"Problem:\nCompute {arithmetic}.\n\n" if arithmetic else ""
+    user = (f"{problem}Record of the solver's thinking:\n" + "\n".join(moves)
+            + f"\nFinal answer: {answer}")  # fmt: skip
+    return journey_thought(user, sample, words)
+
+
+def build_solution(messages: list[Any], sample: Any, tokens: int = 0) -> tuple[str, str]:
+    """(content, thought) answering a solve request; with ``tokens``, about that long."""
     text = "\n".join(message_text(m) for m in messages if isinstance(m, dict))
     user = _user(messages)
     answer, right = solve_answer(user, sample)
@@ -80,9 +98,16 @@ def build_solution(messages: list[Any], sample: Any) -> tuple[str, str]:
             f"Therefore, the answer is {answer}."
         )
     solution = f"Computing directly, the result is $\\boxed{{{answer}}}$."
-    if all(marker in text for marker in STILL):
-        content = (f"{STILL[0]}\n\n{thought}\n\n{STILL[1]}\n\n"
-                   f"{STILL[2]}\n\n{solution}\n\n{STILL[3]}")  # fmt: skip
-    else:
-        content = f"<think>\n{thought}\n</think>\n\n{solution}"
-    return content, thought
+    still = all(marker in text for marker in STILL)
+
+    def wrapped(thought: str) -> str:
+        if still:
+            return (f"{STILL[0]}\n\n{thought}\n\n{STILL[1]}\n\n"
+                    f"{STILL[2]}\n\n{solution}\n\n{STILL[3]}")  # fmt: skip
+        return f"<think>\n{thought}\n</think>\n\n{solution}"
+
+    if tokens:
+        arithmetic = " ".join(match.groups()) if match else ""
+        words = tokens - word_count(wrapped(""))
+        thought = _padded(thought, arithmetic, answer, sample, words)
+    return wrapped(thought), thought

@@ -303,3 +303,12 @@ def build_trace(messages: list[Any], sample: Any, target_tokens: int) -> tuple[s
         f"<|begin_of_solution|>\n\n{solution}\n\n<|end_of_solution|>"
     )
     return content, thought
+
+
+def journey_thought(user: str, sample: Any, words: int) -> str:
+    """The thought of the trace ``build_trace`` writes for a request whose user message is
+    ``user``: the moves it parses (see ``parse_request``) walked in order with recaps and
+    re-checks, ``words`` words long unless the moves alone are longer."""
+    solution = _Writer(parse_request(user), random.Random(0)).solution()  # noqa: S311 - no draw in it
+    target = words + TAGS + word_count(solution)
+    return build_trace([{"role": "user", "content": user}], sample, target)[1]

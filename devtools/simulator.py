@@ -42,6 +42,9 @@ class SimConfig:
     seconds_per_token: float = 3.5 / 1500  # ~3.5 s for a default-length completion
     time_to_first_token: float = 0.0
     target_tokens: int = 1500  # a "token" is a whitespace-separated word
+    # Solve answers (devtools/simulated_solve.py) padded to about this many tokens; 0: the
+    # short answer (about 40 words).
+    solve_tokens: int = 0
     reasoning: bool = False  # also return the thought as `reasoning_content`
     chunk_interval: float = 0.05  # stream tokens in batches so pacing is not CPU bound
     hang_seconds: float = 600.0  # longer than any sane client timeout

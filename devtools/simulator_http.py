@@ -41,7 +41,7 @@ def answer_parts(
     if is_judge_request(body):
         content, thought = build_judgement(body, judge_mode), ""
     elif is_solve_request(messages):
-        content, thought = build_solution(messages, [sample, body.get("seed")])
+        content, thought = build_solution(messages, [sample, body.get("seed")], cfg.solve_tokens)
     else:
         content, thought = build_trace(messages, [sample, body.get("seed")], cfg.target_tokens)
     reasoning, finish = (thought if cfg.reasoning else None), "stop"

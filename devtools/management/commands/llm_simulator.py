@@ -18,6 +18,10 @@ class Command(BaseCommand):
         parser.add_argument("--seconds-per-token", type=float, default=defaults.seconds_per_token)
         parser.add_argument("--target-tokens", type=int, default=defaults.target_tokens)
         parser.add_argument(
+            "--solve-tokens", type=int, default=defaults.solve_tokens,
+            help="Pad solve answers (rollout samples) to about this many tokens; 0: short.",
+        )  # fmt: skip
+        parser.add_argument(
             "--time-to-first-token", type=float, default=defaults.time_to_first_token
         )
         parser.add_argument("--model", default=defaults.model)
@@ -38,6 +42,7 @@ class Command(BaseCommand):
             capacity=options["capacity"],
             seconds_per_token=options["seconds_per_token"],
             target_tokens=options["target_tokens"],
+            solve_tokens=options["solve_tokens"],
             time_to_first_token=options["time_to_first_token"],
             model=options["model"],
             reasoning=options["reasoning"],
