@@ -1,7 +1,7 @@
 """The rollouts API: solve prompt versions and campaigns (admins create and steer them;
 reviewers read them and their samples)."""
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -25,6 +25,7 @@ from .services import (
     campaign_pause,
     campaign_resume,
     campaign_run,
+    campaign_summaries,
     campaign_summary,
 )
 
@@ -42,7 +43,8 @@ class SolvePromptSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "version", "content_hash", "used", "created_at"]
 
     def get_used(self, prompt) -> bool:
-        return prompt.campaigns.exists()
+        used = getattr(prompt, "used_by_campaign", None)  # annotated on the lists
+        return prompt.campaigns.exists() if used is None else used
 
     def validate(self, data):
         problems = solve_prompt_problems(SolvePrompt(**data))
@@ -60,7 +62,9 @@ class SolvePromptViewSet(
 
     serializer_class = SolvePromptSerializer
     permission_classes = [ADMINS]
-    queryset = SolvePrompt.objects.order_by("name", "-version")
+    queryset = SolvePrompt.objects.annotate(
+        used_by_campaign=Exists(RolloutCampaign.objects.filter(prompt=OuterRef("pk")))
+    ).order_by("name", "-version")
 
     def perform_create(self, serializer):
         serializer.instance = solve_prompt_create(**serializer.validated_data)
@@ -73,6 +77,15 @@ class CampaignFiltersSerializer(serializers.Serializer):
     subject = serializers.CharField(required=False, allow_blank=True)
     level = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     status = serializers.CharField(required=False, allow_blank=True)
+
+
+class CampaignListSerializer(serializers.ListSerializer):
+    """A page of campaigns with their summaries counted for the whole page at once."""
+
+    def to_representation(self, data):
+        campaigns = list(data.all() if hasattr(data, "all") else data)
+        self.context["summaries"] = campaign_summaries(campaigns)
+        return super().to_representation(campaigns)
 
 
 class CampaignSerializer(serializers.ModelSerializer):
@@ -92,10 +105,12 @@ class CampaignSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "problems", "state", "summary", "created_at", "updated_at"]
         # The service says why a name is taken, in the same words as the command's.
         extra_kwargs = {"name": {"validators": []}}
+        list_serializer_class = CampaignListSerializer
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_summary(self, campaign) -> dict:
-        return campaign_summary(campaign)
+        summaries = self.context.get("summaries") or {}
+        return summaries.get(campaign.pk) or campaign_summary(campaign)
 
 
 def _refused(error: CampaignRefused) -> Response:

@@ -9,6 +9,7 @@ message that was lost. A sample runs in ``running``; its verdict is ``verifying`
 import hashlib
 import json
 import logging
+from collections import Counter, defaultdict
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -160,20 +161,35 @@ def campaign_create(
 def campaign_summary(campaign: RolloutCampaign) -> dict:
     """Where a campaign's samples are: by status and by verdict, and the problems chosen
     that have no reference answer (their samples verify nothing)."""
-    samples = campaign.samples.all()
-    statuses = Count("pk")
-    by_status = dict(samples.order_by().values_list("status").annotate(statuses))
-    by_verdict = dict(samples.order_by().values_list("verdict").annotate(statuses))
-    without_reference = (
-        samples.filter(Q(problem__reference_answer="")).values("problem").distinct().count()
-    )
+    return campaign_summaries([campaign])[campaign.pk]
+
+
+def campaign_summaries(campaigns: list[RolloutCampaign]) -> dict[int, dict]:
+    """``campaign_summary`` of each campaign, by id: two queries however many campaigns."""
+    ids = [campaign.pk for campaign in campaigns]
+    by_status, by_verdict = defaultdict(Counter), defaultdict(Counter)
+    counted = (
+        RolloutSample.objects.filter(campaign_id__in=ids).order_by()
+        .values_list("campaign_id", "status", "verdict").annotate(count=Count("pk"))
+    )  # fmt: skip
+    for campaign_id, sample_status, verdict, count in counted:
+        by_status[campaign_id][sample_status] += count
+        by_verdict[campaign_id][verdict] += count
+    without_reference = dict(
+        RolloutSample.objects.filter(campaign_id__in=ids, problem__reference_answer="")
+        .order_by().values_list("campaign_id")
+        .annotate(problems=Count("problem_id", distinct=True))
+    )  # fmt: skip
     return {
-        "state": campaign.state,
-        "problems": campaign.problems,
-        "samples": sum(by_status.values()),
-        "by_status": by_status,
-        "by_verdict": by_verdict,
-        "without_reference": without_reference,
+        campaign.pk: {
+            "state": campaign.state,
+            "problems": campaign.problems,
+            "samples": sum(by_status[campaign.pk].values()),
+            "by_status": dict(by_status[campaign.pk]),
+            "by_verdict": dict(by_verdict[campaign.pk]),
+            "without_reference": without_reference.get(campaign.pk, 0),
+        }
+        for campaign in campaigns
     }
 
 

@@ -172,3 +172,40 @@ def test_an_admin_creates_and_cancels_a_campaign_in_the_admin(client_as, admin_u
     assert campaign.state == "cancelled"
     assert set(campaign.samples.values_list("status", flat=True)) == {"cancelled"}
     assert "cancelled 4" in client.get("/admin/expansion/rolloutcampaign/").content.decode()
+
+
+def test_the_lists_cost_the_same_queries_for_one_campaign_or_many(
+    api_as, reviewer_user, admin_user
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import CampaignFactory, SampleFactory
+
+    def queries(api, path: str) -> tuple[int, list]:
+        with CaptureQueriesContext(connection) as captured:
+            response = api.get(path)
+        assert response.status_code == 200
+        return len(captured), response.json()
+
+    api, admin = api_as(reviewer_user), api_as(admin_user)
+    first = CampaignFactory()
+    SampleFactory(campaign=first, verdict="incorrect")
+    SampleFactory(
+        campaign=first, problem=ProblemFactory(reference_answer=""), verdict="no_reference"
+    )
+    queries(api, "/api/rollout-campaigns/")  # what a first request of a session reads
+    queries(admin, "/api/solve-prompts/")
+    one, listed = queries(api, "/api/rollout-campaigns/")
+    prompts_one, _ = queries(admin, "/api/solve-prompts/")
+    for _ in range(4):
+        SampleFactory(campaign=CampaignFactory())
+    many, listed = queries(api, "/api/rollout-campaigns/")
+    prompts_many, prompts = queries(admin, "/api/solve-prompts/")
+    assert many == one and prompts_many == prompts_one
+    rows = listed["results"] if isinstance(listed, dict) else listed
+    summary = next(row["summary"] for row in rows if row["id"] == first.pk)
+    assert summary["samples"] == 2 and summary["without_reference"] == 1
+    assert summary["by_verdict"] == {"incorrect": 1, "no_reference": 1}
+    prompt_rows = prompts["results"] if isinstance(prompts, dict) else prompts
+    assert all(row["used"] for row in prompt_rows if row["id"] == first.prompt_id)
