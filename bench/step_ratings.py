@@ -208,6 +208,7 @@ def main() -> None:
     parser.add_argument("--reviewers", type=int, default=20)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--reps", type=int, default=30)
+    parser.add_argument("--database", default=DB, help="the PostgreSQL database (dropped first)")
     parser.add_argument("--interval", type=float, default=1.0,
                         help="seconds between one reviewer's saves (0: back to back)")  # fmt: skip
     args = parser.parse_args()
@@ -215,7 +216,7 @@ def main() -> None:
     # server's processes would have between them (the default pool of 4 would queue them).
     os.environ.setdefault("DB_POOL_MAX_SIZE", str(args.reviewers + 2))
     print(f"DB_POOL_MAX_SIZE {os.environ['DB_POOL_MAX_SIZE']}")
-    django_on_fresh_database(DB, var_prefix="bench-steps-")
+    django_on_fresh_database(args.database, var_prefix="bench-steps-")
     started = time.monotonic()
     seed_traces(args.traces)
     rows = seed_steps(args.steps)

@@ -164,3 +164,39 @@ def test_a_refused_rater_is_told_why_beside_the_step(client_as, reviewer_user, a
                                             HTTP_HX_REQUEST="true")  # fmt: skip
     assert refused.status_code == 403
     assert refused.content.decode() == "This trace already has its 1 rater; rate another one."
+
+
+def test_the_rating_mode_shows_llm_text_and_notes_as_text(client_as, reviewer_user):
+    from curation.judging.prompts import judge_prompt_active
+    from curation.models import JudgeJob, TraceStep
+
+    trace = TraceFactory(thought="Try <script>alert(1)</script> x.\n\nSo x = 4.")
+    client = client_as(reviewer_user)
+    client.get(f"/review/{trace.pk}/?mode=steps")  # splits the thought into its steps
+    steps = list(TraceStep.objects.filter(trace=trace).order_by("number"))
+    JudgeJob.objects.create(
+        trace=trace, prompt=judge_prompt_active(), endpoint=trace.endpoint, params={},
+        step_ids=[s.pk for s in steps], thought_hash="", idempotency_key="xss", status="succeeded",
+        ratings=[{"step": 1, "correctness": -1, "faithfulness": "invented",
+                  "reason": '<img src=x onerror="alert(2)">'},
+                 {"step": 2, "correctness": 0, "faithfulness": "faithful", "reason": "ok"}],
+    )  # fmt: skip
+    note = '</textarea><script>alert(3)</script> & "quoted"'
+    client.post(f"/review/{trace.pk}/steps/2/rate/", {"correctness": "1", "note": note,
+                                                      "version": "0"})  # fmt: skip
+    page = client.get(f"/review/{trace.pk}/?mode=steps").content.decode()
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert (
+        "Judge: <strong>-1</strong>, invented — &lt;img src=x onerror=&quot;alert(2)&quot;&gt;"
+        in page
+    )
+    assert "Judge: <strong>0</strong>, faithful — ok" in page
+    assert (
+        "&lt;/textarea&gt;&lt;script&gt;alert(3)&lt;/script&gt; &amp; &quot;quoted&quot;</textarea>"
+        in page
+    )
+    # A refused save's form escapes the stored note the same way.
+    refused = client.post(f"/review/{trace.pk}/steps/2/rate/", {"correctness": "7",
+                                                                "version": "1"})  # fmt: skip
+    assert refused.status_code == 400 and "<script>alert" not in refused.content.decode()
+    assert "&lt;/textarea&gt;&lt;script&gt;" in refused.content.decode()
