@@ -1,13 +1,19 @@
 """What the benchmarks share: a fresh PostgreSQL database with Django set up and migrated,
-timed page requests, worker processes, and one submitted annotation to expand."""
+timed page requests, worker processes, one submitted annotation to expand, and gunicorn on
+the loopback with sessions that log in through its form."""
 
+import http.client
+import json
 import math
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 import psycopg
@@ -113,3 +119,101 @@ def submitted_annotation(*, base_url: str, capacity: int, timeout_seconds: int):
         max_in_flight=capacity, max_tokens=8192, timeout_seconds=timeout_seconds,
     )  # fmt: skip
     return submitted, endpoint
+
+
+def production_env(database_url: str, var_dir: str, redis_url: str | None = None) -> dict:
+    """The environment of a server run as the README deploys it (DEBUG off: no query log),
+    on plain HTTP on the loopback, with throttles a load of bench users does not reach."""
+    env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0", "VAR_DIR": var_dir}
+    env.update(SECRET_KEY="bench-server-" + "k" * 40, PSEUDONYM_KEY="bench-server-pseudonyms")
+    env.update(SECURE_SSL_REDIRECT="0", SECURE_HSTS_SECONDS="0", STATIC_MANIFEST="0")
+    env.update(ALLOWED_HOSTS="127.0.0.1", THROTTLE_AUTH="1000/min", THROTTLE_USER="100000/min")
+    env.pop("REDIS_URL", None)
+    env.pop("DB_POOL_MAX_SIZE", None)  # the settings' default: a sync worker serves one at a time
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return env
+
+
+def gunicorn_start(env: dict, workers: int, log_path: Path) -> tuple[subprocess.Popen, int]:
+    """gunicorn (sync workers, as the README runs it) on a free loopback port, answering;
+    (process, port). Stop it with stop()."""
+    import gunicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "--workers",
+               str(workers), "--bind", f"127.0.0.1:{port}"]  # fmt: skip
+    if int(gunicorn.__version__.split(".")[0]) >= 24:  # 24+ opens ~/.gunicorn/gunicorn.ctl
+        command.append("--no-control-socket")
+    log = open(log_path, "w")  # noqa: SIM115 (the server's, closed when it ends)
+    server = spawn(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(600):
+        if server.poll() is not None:
+            sys.exit(f"gunicorn ended; see {log_path}")
+        try:
+            status = HttpSession(port).request("GET", "/accounts/login/")[0]
+        except OSError:
+            status = None
+        if status == 200:
+            return server, port
+        time.sleep(0.1)
+    stop(server)
+    sys.exit(f"gunicorn did not answer; see {log_path}")
+
+
+def workers_cpu_seconds(master: int) -> float:
+    """CPU time (user + system) of a gunicorn master's workers so far."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0
+    for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # a worker that gunicorn replaced
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+class HttpSession:
+    """A browser's session in a few lines: one connection (reopened when the server closes
+    it, as gunicorn's sync workers do after each answer), its cookies, and the login form."""
+
+    def __init__(self, port: int, timeout: float = 60) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict | None = None) -> tuple[int, bytes]:  # fmt: skip
+        sent = {"Host": "127.0.0.1", **(headers or {})}
+        if self.cookies:
+            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        try:
+            self.conn.request(method, path, body, sent)
+            response = self.conn.getresponse()
+            raw = response.read()
+        except (OSError, http.client.HTTPException):
+            self.conn.close()  # the next request reconnects
+            raise
+        for cookie in response.headers.get_all("Set-Cookie") or []:
+            name, _, value = cookie.split(";", 1)[0].partition("=")
+            self.cookies[name.strip()] = value
+        return response.status, raw
+
+    def log_in(self, username: str, password: str) -> None:
+        """Through the login form, with its CSRF token, as a person does."""
+        status, page = self.request("GET", "/accounts/login/")
+        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+        if status != 200 or token is None:
+            raise RuntimeError(f"login page: {status}")
+        form = urllib.parse.urlencode({"username": username, "password": password,
+                                       "csrfmiddlewaretoken": token.group(1).decode()})  # fmt: skip
+        status, _ = self.request("POST", "/accounts/login/", form.encode(),
+                                 {"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+        if status != 302 or "sessionid" not in self.cookies:
+            raise RuntimeError(f"login of {username}: {status}")
+
+    def put_json(self, path: str, body: dict) -> tuple[int, bytes]:
+        """A PUT as the page's script sends it: JSON, the session, the CSRF header."""
+        headers = {"Content-Type": "application/json", "X-CSRFToken": self.cookies["csrftoken"]}
+        return self.request("PUT", path, json.dumps(body).encode(), headers)

@@ -142,7 +142,7 @@ def _review_page(request, trace: Trace, status: int = 200):
         split, standing = ratings_selectors.trace_steps(trace, rater=request.user)
         judged, judge_job = judgement(trace), latest_judge_job(trace)
         render_steps = partial(presentation.render_paragraphs, language=language)
-        steps = ratings_views.step_rows(trace, standing, render_steps, judged)
+        steps = ratings_views.step_rows(request, trace, standing, render_steps, judged)
         lost = set(ratings_selectors.lost_record_steps(trace, rater=request.user)
                    .values_list("record_step", flat=True))  # fmt: skip
         for link in links:

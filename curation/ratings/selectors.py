@@ -12,9 +12,10 @@ def trace_steps(trace: Trace, *, rater=None) -> tuple[StepSplit, QuerySet[TraceS
     """The trace's standing steps in order, each with its ratings (only ``rater``'s when
     given) prefetched as ``rating_list``; the split is made first when it is missing."""
     split = trace_steps_ensure(trace)
-    ratings = StepRating.objects.select_related("rater").order_by("rater_id")
-    if rater is not None:
-        ratings = ratings.filter(rater=rater)
+    if rater is None:
+        ratings = StepRating.objects.select_related("rater").order_by("rater_id")
+    else:  # the rater is known: no join, and no user built per rating
+        ratings = StepRating.objects.filter(rater=rater)
     steps = (
         TraceStep.objects.filter(trace=trace, retired_at__isnull=True)
         .order_by("number")

@@ -109,6 +109,17 @@ def _trace(trace_id: int) -> Trace:
     )
 
 
+def _step_with_trace(trace_id: int, number: int) -> TraceStep | None:
+    """The standing step with what the checks need of its trace, in one query (a save's
+    usual case); None when it is not stored (yet), which ``_standing_step`` then sorts out."""
+    return (
+        TraceStep.objects.filter(trace_id=trace_id, number=number, retired_at__isnull=True)
+        .select_related("trace__annotation")
+        .only("pk", "trace__status", "trace__annotation__annotator_id")
+        .first()
+    )
+
+
 @transaction.atomic
 def step_rating_save(
     *, trace_id: int, number: int, rater, values: RatingValues, version: int
@@ -119,9 +130,11 @@ def step_rating_save(
     on one version the first is kept and the other is a RatingConflict naming the current one.
     """
     _check_values(values)
-    trace = _trace(trace_id)
+    step = _step_with_trace(trace_id, number)
+    trace = step.trace if step is not None else _trace(trace_id)
     _check_rater(trace, rater)
-    step = _standing_step(trace, number)
+    if step is None:
+        step = _standing_step(trace, number)
     fields = {"correctness": values.correctness, "faithfulness": values.faithfulness,
               "note": values.note}  # fmt: skip
     if version == 0:
@@ -136,8 +149,12 @@ def step_rating_save(
             version=F("version") + 1, updated_at=timezone.now(), **fields
         )
         if updated:
-            return StepRating.objects.get(step=step, rater=rater)
+            rating = StepRating.objects.get(step=step, rater=rater)
+            rating.rater = rater  # the answer names the rater: no query for them
+            return rating
     current = StepRating.objects.filter(step=step, rater=rater).first()
+    if current is not None:
+        current.rater = rater
     saved = (gettext("version %(version)s") % {"version": current.version} if current
              else gettext("no rating"))  # fmt: skip
     raise RatingConflict(

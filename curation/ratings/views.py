@@ -3,6 +3,7 @@
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
@@ -13,6 +14,7 @@ from expansion.models import Trace
 from ..models import StepRating
 from . import services
 from .api import RatingInputSerializer
+from .markup import StepMarkup, rating_form
 
 
 def _trace(trace_id: int) -> Trace:
@@ -24,11 +26,9 @@ def _trace(trace_id: int) -> Trace:
 
 def _rating_form(request, trace: Trace, number: int, *, rating, message="", kind="saved",
                  status=200):  # fmt: skip
-    response = render(request, "curation/_step_rating.html", {
-        "number": number, "rating": rating, "message": message, "kind": kind,
-        "rate_url": reverse("review-rate", args=[trace.pk, number]),
-    }, status=status)  # fmt: skip
-    return response
+    form = rating_form(request, number=number, rating=rating, message=message, kind=kind,
+                       url=reverse("review-rate", args=[trace.pk, number]))  # fmt: skip
+    return HttpResponse(form, status=status)
 
 
 @require_POST
@@ -115,15 +115,16 @@ def _rate_urls(trace_id: int):
     return lambda number: pattern.replace(f"/{sentinel}/", f"/{int(number)}/")
 
 
-def step_rows(trace: Trace, steps, render_steps, judged=None) -> list[dict]:
-    """The steps of the rating mode: number, rendered text (``render_steps`` renders them
-    all at once), the rater's own rating and the judge's (from the judgement given, if any)."""
+def step_rows(request, trace: Trace, steps, render_steps, judged=None) -> list[SafeString]:
+    """The steps of the rating mode as markup: each with its rendered text (``render_steps``
+    renders them all at once), the judge's rating (from the judgement given, if any) and
+    the reviewer's rating form."""
     steps = list(steps)
     rendered = render_steps([step.text for step in steps])
-    rate_url = _rate_urls(trace.pk)
+    rate_url, markup = _rate_urls(trace.pk), StepMarkup(request)
     return [
-        {"number": str(step.number), "html": html, "rate_url": rate_url(step.number),
-         "rating": step.rating_list[0] if step.rating_list else None,
-         "judge": judged.by_step.get(step.pk) if judged else None}
+        markup.row(number=step.number, html=html, url=rate_url(step.number),
+                   rating=step.rating_list[0] if step.rating_list else None,
+                   judge=judged.by_step.get(step.pk) if judged else None)
         for step, html in zip(steps, rendered, strict=True)
     ]  # fmt: skip

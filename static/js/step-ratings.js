@@ -1,6 +1,6 @@
 // The review page's step-rating mode: j/k move between steps, 1/2/3 rate correctness
 // (-1/0/+1), f/i/e/o tag faithfulness, n opens the step's note. Each change is saved at once
-// by the step's htmx form (templates/curation/_step_rating.html); a save that fails for want
+// by the step's htmx form (curation/ratings/markup.py); a save that fails for want
 // of a connection is tried again every 3 s until it lands.
 (function () {
   "use strict";

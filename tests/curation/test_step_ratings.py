@@ -164,3 +164,74 @@ def test_a_refused_rater_is_told_why_beside_the_step(client_as, reviewer_user, a
                                             HTTP_HX_REQUEST="true")  # fmt: skip
     assert refused.status_code == 403
     assert refused.content.decode() == "This trace already has its 1 rater; rate another one."
+
+
+def test_the_rating_mode_shows_llm_text_and_notes_as_text(client_as, reviewer_user):
+    from curation.judging.prompts import judge_prompt_active
+    from curation.models import JudgeJob, TraceStep
+
+    trace = TraceFactory(thought="Try <script>alert(1)</script> x.\n\nSo x = 4.")
+    client = client_as(reviewer_user)
+    client.get(f"/review/{trace.pk}/?mode=steps")  # splits the thought into its steps
+    steps = list(TraceStep.objects.filter(trace=trace).order_by("number"))
+    JudgeJob.objects.create(
+        trace=trace, prompt=judge_prompt_active(), endpoint=trace.endpoint, params={},
+        step_ids=[s.pk for s in steps], thought_hash="", idempotency_key="xss", status="succeeded",
+        ratings=[{"step": 1, "correctness": -1, "faithfulness": "invented",
+                  "reason": '<img src=x onerror="alert(2)">'},
+                 {"step": 2, "correctness": 0, "faithfulness": "faithful", "reason": "ok"}],
+    )  # fmt: skip
+    note = '</textarea><script>alert(3)</script> & "quoted"'
+    client.post(f"/review/{trace.pk}/steps/2/rate/", {"correctness": "1", "note": note,
+                                                      "version": "0"})  # fmt: skip
+    page = client.get(f"/review/{trace.pk}/?mode=steps").content.decode()
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert (
+        "Judge: <strong>-1</strong>, invented — &lt;img src=x onerror=&quot;alert(2)&quot;&gt;"
+        in page
+    )
+    assert "Judge: <strong>0</strong>, faithful — ok" in page
+    assert (
+        "&lt;/textarea&gt;&lt;script&gt;alert(3)&lt;/script&gt; &amp; &quot;quoted&quot;</textarea>"
+        in page
+    )
+    # A refused save's form escapes the stored note the same way.
+    refused = client.post(f"/review/{trace.pk}/steps/2/rate/", {"correctness": "7",
+                                                                "version": "1"})  # fmt: skip
+    assert refused.status_code == 400 and "<script>alert" not in refused.content.decode()
+    assert "&lt;/textarea&gt;&lt;script&gt;" in refused.content.decode()
+
+
+def test_a_change_of_rating_reads_the_step_and_its_trace_once(api_as, reviewer_user, trace):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    api = api_as(reviewer_user)
+    assert _put(api, trace, 1, correctness=1).status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        answer = _put(api, trace, 1, correctness=0, version=1)
+    assert answer.status_code == 200 and answer.json()["rater_username"] == "rev"
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert sum('FROM "expansion_trace"' in q for q in sql) == 0  # joined to the step's query
+    assert sum('FROM "curation_tracestep"' in q for q in sql) == 1
+    assert not any('FROM "auth_user"' in q and "username" in q for q in sql[-2:])
+
+
+def test_the_rating_mode_runs_as_many_queries_at_200_steps_as_at_3(client_as, reviewer_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_as(reviewer_user)
+    counts = []
+    for size in (3, 200):
+        trace = TraceFactory(thought="\n\n".join(f"Step {n}: x = {n}." for n in range(size)))
+        client.get(f"/review/{trace.pk}/?mode=steps")  # the split, stored once
+        for number in (1, 2):
+            client.post(f"/review/{trace.pk}/steps/{number}/rate/", {"correctness": "1",
+                                                                     "version": "0"})  # fmt: skip
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(f"/review/{trace.pk}/?mode=steps").content.decode()
+        assert page.count('class="step-rating"') == size
+        assert page.count('value="1" checked') == 2
+        counts.append(len(queries.captured_queries))
+    assert counts[0] == counts[1]
