@@ -190,3 +190,16 @@ def test_an_admin_edit_of_a_statement_regroups_it(tmp_path, client_as, admin_use
     assert response.status_code == 302, response.content.decode()[:2000]
     assert groups() == {"a": "a", "b": "a"}
     assert not stale_problems().exists()
+
+
+def test_an_incoming_row_joins_a_group_through_one_member_and_keeps_the_others(tmp_path):
+    bank_import(tmp_path, {"x": X, "y": Y, "base": BASE, "near": NEAR})
+    assert groups() == {"x": "x", "y": "x", "base": "base", "near": "base"}
+
+    # Z is a near-duplicate of Y alone; X stays in the group through Y, unread again.
+    report = bank_import(tmp_path, {"z": Z}, name="second.jsonl")
+
+    assert report.near_duplicates == 1
+    expected = {"x": "x", "y": "x", "z": "x", "base": "base", "near": "base"}
+    assert groups() == expected
+    assert regrouped_in_full() == expected
