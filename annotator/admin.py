@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.html import format_html_join
 from rest_framework.authtoken.models import TokenProxy
 
-from . import services
+from . import problem_groups, services
 from .benchmarks import benchmark_add
 from .difficulty import campaign_choices
 from .models import (
@@ -40,6 +40,11 @@ class ProblemAdmin(admin.ModelAdmin):
     list_filter = ["source", "subject", "level"]
     search_fields = ["external_id", "statement"]
     readonly_fields = ["created_at", "updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change or "statement" in form.changed_data:
+            problem_groups.problems_regroup(pks=[obj.pk])
 
 
 def _steps_as_text(steps) -> str:

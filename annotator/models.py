@@ -282,6 +282,34 @@ class NearDuplicate(models.Model):
         return f"{self.problem} in group {self.group}"
 
 
+class ProblemSignature(models.Model):
+    """The MinHash signature of a problem's statement, kept so that an import hashes only
+    its incoming rows: the hash values (little-endian 32-bit integers; empty for a statement
+    without a word) and the parameters they were made with. It is stale, and made again
+    before use, when those differ from the settings or the problem changed after it."""
+
+    problem = models.OneToOneField(
+        Problem, on_delete=models.CASCADE, primary_key=True, related_name="signature"
+    )
+    params = models.CharField(max_length=100)
+    hashes = models.BinaryField(blank=True)
+    computed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"signature of {self.problem_id} ({self.params})"
+
+
+class SignatureBand(models.Model):
+    """One LSH band of a stored signature, hashed to a key: problems that share a key are
+    the candidates to compare, found by the index rather than by reading the bank."""
+
+    problem = models.ForeignKey(Problem, on_delete=models.CASCADE, related_name="+")
+    key = models.BigIntegerField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"band {self.key} of {self.problem_id}"
+
+
 class UserLanguage(models.Model):
     """The interface language a user picked; it wins over the browser's Accept-Language
     (config.i18n.UserLanguageMiddleware). No row means: follow the browser."""

@@ -6,18 +6,17 @@ reaches ``NEAR_DUPLICATE_THRESHOLD`` (0.8 by default). LSH proposes the candidat
 text is compared with the few that share a band of its signature, not with every other.
 """
 
-from collections.abc import Hashable, Iterable
-from itertools import islice
+import hashlib
+from collections.abc import Hashable
+from functools import lru_cache
 
+import numpy as np
 from datasketch import MinHash, MinHashLSH
 from django.conf import settings
-from django.db import transaction
 
 from .decontamination import ngrams, normalize, words
-from .models import NearDuplicate, Problem
 
 PERMUTATIONS = 128
-CHUNK = 2000
 # Making a MinHash draws its permutations, which costs more than hashing a statement's
 # shingles; a copy of this one (or MinHash.bulk) reuses them.
 _EMPTY = MinHash(num_perm=PERMUTATIONS)
@@ -46,6 +45,48 @@ def signatures(texts: list[str]) -> list[MinHash | None]:
     found = [shingles(text) for text in texts]
     made = iter(MinHash.bulk([list(s) for s in found if s], num_perm=PERMUTATIONS))
     return [next(made) if s else None for s in found]
+
+
+def signature_bytes(texts: list[str]) -> list[bytes]:
+    """signatures() as stored: the hash values as little-endian 32-bit integers (MinHash
+    keeps them below 2**32), b"" for a text without a word."""
+    return [m.hashvalues.astype("<u4").tobytes() if m is not None else b""
+            for m in signatures(texts)]  # fmt: skip
+
+
+def params() -> str:
+    """The settings a stored signature and its bands depend on."""
+    return (
+        f"shingle={settings.NEAR_DUPLICATE_SHINGLE} "
+        f"threshold={settings.NEAR_DUPLICATE_THRESHOLD} permutations={PERMUTATIONS}"
+    )
+
+
+@lru_cache
+def _bands(threshold: float, permutations: int) -> tuple[tuple[int, int], ...]:
+    # The bands MinHashLSH would use, so that stored keys propose the candidates it would.
+    return tuple(MinHashLSH(threshold=threshold, num_perm=permutations).hashranges)
+
+
+def band_keys(hashes: bytes) -> list[int]:
+    """The keys of a stored signature's LSH bands (signed 64-bit, the band's number in
+    each): two signatures share a key when they share that band's hash values."""
+    if not hashes:
+        return []
+    values = np.frombuffer(hashes, dtype="<u4")
+    keys = []
+    for number, (start, end) in enumerate(_bands(settings.NEAR_DUPLICATE_THRESHOLD, len(values))):
+        digest = hashlib.blake2b(values[start:end].tobytes(), digest_size=8, salt=bytes([number]))
+        keys.append(int.from_bytes(digest.digest(), "little", signed=True))
+    return keys
+
+
+def jaccard(a: bytes, b: bytes) -> float:
+    """The estimated Jaccard similarity of two stored signatures (MinHash.jaccard)."""
+    if not a or not b or len(a) != len(b):
+        return 0.0
+    x, y = np.frombuffer(a, dtype="<u4"), np.frombuffer(b, dtype="<u4")
+    return float(np.count_nonzero(x == y)) / len(x)
 
 
 class Sketch:
@@ -91,31 +132,3 @@ class Sketch:
         for key in list(parent):
             members.setdefault(root(key), []).append(key)
         return [sorted(group) for group in members.values() if len(group) > 1]
-
-
-def problems_sketch(problems: Iterable[tuple[int, str]] | None = None) -> Sketch:
-    """A sketch of the bank's problems, keyed by id."""
-    sketch = Sketch()
-    if problems is None:
-        problems = Problem.objects.order_by("pk").values_list("pk", "statement")
-        problems = problems.iterator(chunk_size=CHUNK)
-    problems = iter(problems)
-    while chunk := list(islice(problems, CHUNK)):
-        for (pk, _), minhash in zip(chunk, signatures([s for _, s in chunk]), strict=True):
-            sketch.add(pk, minhash)
-    return sketch
-
-
-@transaction.atomic
-def problem_groups_store(sketch: Sketch | None = None) -> int:
-    """Replace the stored near-duplicate groups by the sketch's (of the whole bank);
-    returns how many problems are in a group."""
-    sketch = sketch or problems_sketch()
-    NearDuplicate.objects.all().delete()
-    rows = (NearDuplicate(problem_id=pk, group=group[0])
-            for group in sketch.groups() for pk in group)  # fmt: skip
-    stored = 0
-    while batch := list(islice(rows, CHUNK)):
-        NearDuplicate.objects.bulk_create(batch)
-        stored += len(batch)
-    return stored

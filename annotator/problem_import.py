@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import near_duplicates
+from . import near_duplicates, problem_groups
 from .decontamination import BenchmarkIndex, contaminations_replace
 from .models import Benchmark, Problem
 
@@ -79,42 +79,61 @@ class ImportReport:
 
 @dataclass
 class _Hygiene:
-    """What each batch is compared with: the benchmarks and the bank as it was."""
+    """What each batch is compared with: the benchmarks and the bank's stored signatures."""
 
     index: BenchmarkIndex
     names: dict[int, str]
-    sketch: near_duplicates.Sketch
-    written: dict[int, object] = field(default_factory=dict)  # problem id -> its signature
+    # The stored signatures were made with other settings: regroup the whole bank.
+    full: bool
+    # A dry run's signatures of stale problems, made afresh and not stored.
+    overlay: problem_groups.Bands | None
+    written: set[int] = field(default_factory=set)  # problems whose signature was stored
+    created: set[int] = field(default_factory=set)  # problems this import created
 
     @classmethod
-    def start(cls) -> "_Hygiene":
+    def start(cls, dry_run: bool) -> "_Hygiene":
         index = BenchmarkIndex()
         names = dict(Benchmark.objects.values_list("pk", "name"))
-        return cls(index=index, names=names, sketch=near_duplicates.problems_sketch())
+        full = problem_groups.signatures_made_otherwise()
+        if dry_run:
+            stale = problem_groups.stale_problems().values_list("pk", flat=True)
+            overlay = problem_groups.Bands(problem_groups.statements_signatures(stale))
+            return cls(index=index, names=names, full=full, overlay=overlay)
+        # Stale signatures are made again (most often none); their groups are redone too.
+        refreshed = problem_groups.signatures_refresh()
+        return cls(index=index, names=names, full=full, overlay=None, written=set(refreshed))
 
-    def check(self, rows: list["ProblemRow"], problems: list[Problem | None],
+    def check(self, rows: list["ProblemRow"], problems: list[Problem], created: list[Problem],
               report: "ImportReport", dry_run: bool) -> None:  # fmt: skip
         """Count and (unless a dry run) store the rows' contamination and signatures."""
         matches = {}
-        minhashes = near_duplicates.signatures([row.values["statement"] for row in rows])
-        for row, problem, minhash in zip(rows, problems, minhashes, strict=True):
-            statement = row.values["statement"]
-            besides = problem.pk if problem else None
-            if self.sketch.similar(minhash, besides=besides):
+        minhashes = near_duplicates.signature_bytes([row.values["statement"] for row in rows])
+        # Compared with the bank as it was: not with problems this import created.
+        similar = problem_groups.neighbours(minhashes, leave_out=self.created,
+                                            overlay=self.overlay)  # fmt: skip
+        for row, problem, found in zip(rows, problems, similar, strict=True):
+            if found - {problem.pk}:
                 report.near_duplicates += 1
-            found = self.index.match(statement)
-            report.contaminated.update(self.names[m.benchmark_id] for m in found)
-            if problem is not None and problem.pk is not None:
-                matches[problem.pk] = found
-                self.written[problem.pk] = minhash
-        if not dry_run and matches:
+            overlaps = self.index.match(row.values["statement"])
+            report.contaminated.update(self.names[m.benchmark_id] for m in overlaps)
+            matches[problem.pk] = overlaps
+        if not dry_run and problems:
             contaminations_replace(matches, benchmark_ids=self.index.ids, n=self.index.n)
+            new = {problem.pk for problem in created}
+            problem_groups.signatures_store(
+                {problem.pk: minhash for problem, minhash in zip(problems, minhashes, strict=True)},
+                new=new,
+            )
+            self.written.update(problem.pk for problem in problems)
+            self.created |= new
 
     def finish(self) -> None:
-        """Regroup the bank's near-duplicates, the written problems among them."""
-        for pk, minhash in self.written.items():
-            self.sketch.add(pk, minhash)
-        near_duplicates.problem_groups_store(self.sketch)
+        """Regroup the written problems (attached to, merging or splitting groups), or the
+        whole bank when the settings changed."""
+        if self.full:
+            problem_groups.problem_groups_store(recompute=False)
+        elif self.written:
+            problem_groups.problem_groups_update(self.written)
 
 
 @dataclass(frozen=True)
@@ -345,7 +364,7 @@ def _write_batch(source: str, batch: list[ProblemRow], report: ImportReport, dry
     if not dry_run:
         Problem.objects.bulk_create(to_create)
         Problem.objects.bulk_update(to_update, [*FIELD_MAP.values(), "metadata", "updated_at"])
-    hygiene.check(changed_rows, changed, report, dry_run)
+    hygiene.check(changed_rows, changed, to_create, report, dry_run)
 
 
 def problems_import(
@@ -377,8 +396,8 @@ def problems_import(
     if report.errors and not skip_invalid:
         return report
     report.skipped = len(bad_lines)
-    hygiene = _Hygiene.start()
     with transaction.atomic():
+        hygiene = _Hygiene.start(dry_run)
         batch: list[ProblemRow] = []
         for line, record in _read(path, fmt, name):
             if line in bad_lines:
@@ -389,7 +408,7 @@ def problems_import(
                 batch = []
         if batch:
             _write_batch(source, batch, report, dry_run, hygiene)
-        if not dry_run and hygiene.written:
+        if not dry_run:
             hygiene.finish()
     report.written = not dry_run
     return report

@@ -12,8 +12,9 @@ item). Then, each timed:
    replaced (``manage.py decontaminate`` without the regrouping);
 3. the parts of it: building the in-memory index, and matching the problems' texts alone;
 4. ``problems_import`` of ``--import-rows`` new rows into that bank (each compared with the
-   benchmarks and with the bank's problems for near-duplicates, which needs the MinHash of
-   every problem in the bank), when ``--import-rows`` is above 0.
+   benchmarks and with the bank's problems for near-duplicates; the bank was seeded without
+   stored signatures, so this first import makes every problem's), when ``--import-rows`` is
+   above 0. ``bench/import_groups.py`` measures an import into a bank that has them.
 
 Figures are printed, never asserted; the planted copies found are printed beside them.
 Target: step 1 and step 2 each under a minute.

@@ -1,13 +1,14 @@
 from django.core.management.base import BaseCommand
 
 from annotator.decontamination import problems_decontaminate
-from annotator.near_duplicates import problem_groups_store
+from annotator.problem_groups import problem_groups_store
 
 
 class Command(BaseCommand):
     help = (
         "Compare every problem with every registered benchmark again (after a change of "
-        "DECONTAMINATION_NGRAM) and regroup near-duplicate problems (NEAR_DUPLICATE_*)."
+        "DECONTAMINATION_NGRAM) and make every problem's MinHash signature again and regroup "
+        "near-duplicate problems (NEAR_DUPLICATE_*)."
     )
 
     def handle(self, *args, **options):
