@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotator", "0010_lease_by_difficulty"),
+        ("annotator", "0011_lease_campaign_difficulty"),
     ]
 
     operations = [
