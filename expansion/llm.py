@@ -1,10 +1,12 @@
 """Every call to an LLM goes through here: the openai SDK, streaming, and error kinds."""
 
 import importlib
+import itertools
+import json
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -141,6 +143,40 @@ def stream_cut(kind: str, received: int, cause: str) -> LLMError:
     )
 
 
+def _sse_chunks(response) -> Iterator[dict]:
+    """The chunks of a streamed chat completion, read from its server-sent events as the SDK's
+    ``Stream`` reads them (``data:`` lines up to a blank line, ``[DONE]`` ends, a chunk with
+    an ``error`` is the server's failure), as plain dicts. The SDK builds a pydantic model of
+    every chunk, which cost a worker more CPU than everything else it does for a job: a
+    1,500-token answer is 1,500 chunks.
+    """
+    data: list[str] = []
+    lines = response.iter_lines()
+    for line in itertools.chain(lines, [""]):  # a last event without its blank line counts
+        if line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))
+            continue
+        if line or not data:
+            continue  # another field (event, id, retry), a comment, or a blank line alone
+        text, data = "\n".join(data), []
+        if text.startswith("[DONE]"):
+            return
+        try:
+            chunk = json.loads(text)
+        except ValueError:
+            raise LLMError("invalid_output", f"The endpoint sent a stream chunk that is not "
+                           f"JSON: {text[:200]!r}", retryable=True) from None  # fmt: skip
+        if not isinstance(chunk, dict):
+            continue
+        if chunk.get("error"):
+            error = chunk["error"]
+            message = error.get("message") if isinstance(error, dict) else None
+            raise LLMError("server_error", "The endpoint failed mid-stream: "
+                           f"{message or 'an error occurred during streaming'}",
+                           retryable=True)  # fmt: skip
+        yield chunk
+
+
 def _extra(obj, name: str) -> str:
     """A field the SDK may not declare (``reasoning_content``): an attribute when declared,
     else among the model's extra fields. Asking pydantic for an undeclared attribute raises
@@ -174,26 +210,25 @@ def complete(
     next_progress = started + progress_every
     headers = None if sample is None else {"X-Journey-Sample": str(sample)}
     try:
-        stream = client_for(endpoint).chat.completions.create(
+        with client_for(endpoint).chat.completions.with_streaming_response.create(
             messages=messages, stream=True, stream_options={"include_usage": True},
             extra_headers=headers, **params,
-        )  # fmt: skip
-        with stream:
-            for chunk in stream:
+        ) as response:  # fmt: skip
+            for chunk in _sse_chunks(response):
                 chunks += 1
-                chunk_id = chunk.id or chunk_id
-                model = chunk.model or model
-                if chunk.usage:
-                    usage = chunk.usage
-                for choice in chunk.choices:
-                    delta = choice.delta
-                    if delta is not None:
-                        content.append(delta.content or "")
+                chunk_id = chunk.get("id") or chunk_id
+                model = chunk.get("model") or model
+                if chunk.get("usage"):
+                    usage = chunk["usage"]
+                for choice in chunk.get("choices") or ():
+                    delta = choice.get("delta")
+                    if delta:
+                        content.append(delta.get("content") or "")
                         reasoning.append(
-                            _extra(delta, "reasoning_content") or _extra(delta, "reasoning")
+                            delta.get("reasoning_content") or delta.get("reasoning") or ""
                         )
-                    if choice.finish_reason:
-                        finish_reason = choice.finish_reason
+                    if choice.get("finish_reason"):
+                        finish_reason = choice["finish_reason"]
                 if on_progress and (now := time.monotonic()) >= next_progress:
                     next_progress = now + progress_every
                     on_progress("".join(content), "".join(reasoning))
@@ -211,9 +246,12 @@ def complete(
         raise stream_cut("invalid_output", received, "it ended with no finish reason")
     text, thought = "".join(content), "".join(reasoning)
     latency_ms = int((time.monotonic() - started) * 1000)  # the call's, not the counting's
-    if usage and usage.prompt_tokens is not None and usage.completion_tokens is not None:
-        counted = usage_counts.Counted(usage.prompt_tokens, usage.completion_tokens,
-                                       usage_counts.PROVIDER)  # fmt: skip
+    prompt_tokens, completion_tokens = (
+        (usage or {}).get("prompt_tokens"),
+        (usage or {}).get("completion_tokens"),
+    )
+    if prompt_tokens is not None and completion_tokens is not None:
+        counted = usage_counts.Counted(prompt_tokens, completion_tokens, usage_counts.PROVIDER)
     else:
         prompt = "\n".join(str(m.get("content") or "") for m in messages)
         counted = usage_counts.count_locally(
@@ -234,7 +272,7 @@ def complete(
             "finish_reason": finish_reason,
             "content": text,
             "reasoning": thought,
-            "usage": usage.model_dump() if usage else None,
+            "usage": usage or None,
         },
     )
 

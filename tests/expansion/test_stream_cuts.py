@@ -125,3 +125,69 @@ def test_a_stream_that_ends_before_its_first_chunk_is_asked_again_unstreamed(mon
                      params={"model": "m", "max_tokens": 10})  # fmt: skip
     assert raised.value.kind == "bad_request" and not raised.value.retryable
     assert "(400)" in str(raised.value) and message in str(raised.value)
+
+
+def _streaming(body: bytes):
+    client = openai.OpenAI(
+        base_url="http://llm.test/v1", api_key="none", max_retries=0,
+        http_client=httpx.Client(transport=httpx.MockTransport(
+            lambda request: httpx.Response(
+                200, headers={"content-type": "text/event-stream"}, content=body
+            )
+        )),
+    )  # fmt: skip
+    return client
+
+
+def _chunk(**delta) -> dict:
+    return {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "m",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}  # fmt: skip
+
+
+def _complete(monkeypatch, body: bytes):
+    monkeypatch.setattr(llm, "client_for", lambda endpoint: _streaming(body))
+    return llm.complete(make_endpoint(), messages=[{"role": "user", "content": "Hi"}],
+                        params={"model": "m", "max_tokens": 10})  # fmt: skip
+
+
+def test_a_stream_is_read_as_its_events_say(monkeypatch):
+    """Events split over several data lines, other fields and comments, reasoning in either
+    field, usage in the last chunk, and a last event with no blank line after it."""
+    done = {**_chunk(), "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}}  # fmt: skip
+    split = json.dumps(_chunk(content="Four.")).replace(', "model"', ',\ndata: "model"')
+    body = (
+        ": a comment the server sends to keep the line open\n\n"
+        f"event: message\nid: 1\ndata: {json.dumps(_chunk(reasoning_content='Two and two. '))}\n\n"
+        f"data: {json.dumps(_chunk(reasoning='Yes.'))}\n\n"
+        f"data: {split}\n\n"
+        f"data: {json.dumps(done)}"
+    ).encode()
+    result = _complete(monkeypatch, body)
+    assert (result.content, result.reasoning, result.finish_reason) == (
+        "Four.",
+        "Two and two. Yes.",
+        "stop",
+    )
+    assert (result.prompt_tokens, result.completion_tokens, result.usage_source) == (
+        7,
+        3,
+        "provider",
+    )
+    assert result.raw["usage"]["total_tokens"] == 10
+
+
+def test_an_error_sent_mid_stream_fails_the_call_with_the_servers_words(monkeypatch):
+    error = {"error": {"message": "the GPU fell over", "type": "server_error"}}
+    body = f"data: {json.dumps(_chunk(content='Let me'))}\n\ndata: {json.dumps(error)}\n\n"
+    with pytest.raises(llm.LLMError) as raised:
+        _complete(monkeypatch, body.encode())
+    assert raised.value.kind == "server_error" and raised.value.retryable
+    assert "the GPU fell over" in str(raised.value)
+
+
+def test_a_chunk_that_is_not_json_is_invalid_output(monkeypatch):
+    body = f"data: {json.dumps(_chunk(content='Let me'))}\n\ndata: {{not json\n\n"
+    with pytest.raises(llm.LLMError) as raised:
+        _complete(monkeypatch, body.encode())
+    assert raised.value.kind == "invalid_output" and "not JSON" in str(raised.value)
