@@ -34,6 +34,7 @@ from pathlib import Path
 
 import gunicorn
 import psycopg
+from support import workers_cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 PG, DB = "postgres://postgres@127.0.0.1:5432/", "bench_autosave"
@@ -135,19 +136,6 @@ def annotator(index, port, args, barrier, clock, out):
                 out["version"] = json.loads(raw).get("current", {}).get("version", out["version"])
         next_at = max(next_at + args.interval, time.monotonic())
     conn.close()
-
-
-def workers_cpu_seconds(master: int) -> float:
-    """CPU time (user + system) of gunicorn's workers so far: a cost the load does not hide."""
-    tick, total = os.sysconf("SC_CLK_TCK"), 0
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    for pid in children:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:  # a worker that gunicorn replaced
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
 
 
 def lost_revisions(results):
