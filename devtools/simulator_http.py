@@ -12,12 +12,14 @@ import socket
 import socketserver
 import time
 import uuid
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from .simulated_judge import build_judgement, is_judge_request
 from .simulated_solve import build_solution, is_solve_request
 from .simulated_text import build_trace, message_text, word_count, word_pieces
+from .simulator_pacing import GONE, STOPPED, Pacer
 
 if TYPE_CHECKING:
     from .simulator import SimConfig, SimulatedLLM
@@ -87,6 +89,7 @@ class Server(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], sim: SimulatedLLM) -> None:
         self.sim = sim
+        self.pacer = Pacer(sim._stop)  # writes every stream's chunks when due
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:
@@ -303,23 +306,34 @@ class _Handler(BaseHTTPRequestHandler):
         if not sim._sleep(first - time.monotonic()):
             return self._abort()
         chunk({"role": "assistant", "content": ""})
-        spt, sent, total = cfg.seconds_per_token, 0, sum(word_count(text) for _, text in parts)
+        spt, total = cfg.seconds_per_token, sum(word_count(text) for _, text in parts)
         per_chunk = max(1, int(cfg.chunk_interval / spt)) if spt > 0 else 64
-        # Each batch is due at a fixed time from admission, so that send and scheduling
-        # delays do not add up: the answer takes its tokens x seconds per token, no more.
-        pieces_total, paced = sum(len(word_pieces(text)) for _, text in parts), 0
-        for field, text in parts:
-            pieces = word_pieces(text)
-            for i in range(0, len(pieces), per_chunk):
-                batch = pieces[i : i + per_chunk]
-                paced += len(batch)
-                due = first + usage["completion_tokens"] * spt * paced / pieces_total
-                if not sim._sleep(due - time.monotonic()):
-                    return self._abort()
-                if fault == "drop" and sent >= total // 2:
-                    return self._abort()  # mid-stream: no final chunk, no [DONE]
-                chunk({field: "".join(batch)})
-                sent += len(batch)
+        # Every chunk but the role's and the last ones is a JSON text around its delta.
+        head = json.dumps({**base, "object": "chat.completion.chunk"})[:-1]
+        head += ', "choices": [{"index": 0, "delta": {'
+
+        def frames() -> Iterator[tuple[float, bytes]]:
+            # Each batch is due at a fixed time from admission, so that send and scheduling
+            # delays do not add up: the answer takes its tokens x seconds per token, no more.
+            pieces_total, paced, sent = sum(len(word_pieces(text)) for _, text in parts), 0, 0
+            for field, text in parts:
+                pieces = word_pieces(text)
+                for i in range(0, len(pieces), per_chunk):
+                    if fault == "drop" and sent >= total // 2:
+                        return  # mid-stream: no final chunk, no [DONE]
+                    batch = pieces[i : i + per_chunk]
+                    paced += len(batch)
+                    due = first + usage["completion_tokens"] * spt * paced / pieces_total
+                    delta = f'"{field}": {json.dumps("".join(batch))}}}'
+                    payload = f'data: {head}{delta}, "finish_reason": null}}]}}\n\n'.encode()
+                    yield due, f"{len(payload):X}\r\n".encode() + payload + b"\r\n"
+                    sent += len(batch)
+
+        outcome = self.server.pacer.send(self.connection, frames())
+        if outcome == GONE:
+            raise BrokenPipeError  # counted as the client's disconnect
+        if outcome == STOPPED:
+            return self._abort()
         if fault == "drop":
             return self._abort()
         self._free_slot()
