@@ -257,6 +257,15 @@ ROLLOUT_VERIFY_CATCH_UP_SECONDS = envint("ROLLOUT_VERIFY_CATCH_UP_SECONDS", 60)
 EXPANSION_SAMPLES = envint("EXPANSION_SAMPLES", 1)  # traces queued per submitted annotation
 EXPANSION_MAX_ATTEMPTS = envint("EXPANSION_MAX_ATTEMPTS", 5)
 EXPANSION_HEARTBEAT_STALE_SECONDS = envint("EXPANSION_HEARTBEAT_STALE_SECONDS", 120)
+# Progress saves a worker process makes per second at most, over all the answers streaming
+# into it: each answer's saves come every 2 s, or less often when more answers stream in
+# (at most every 10 s). See expansion/jobs/engine.py.
+EXPANSION_PROGRESS_SAVES_PER_SECOND = envint("EXPANSION_PROGRESS_SAVES_PER_SECOND", 16)
+if EXPANSION_PROGRESS_SAVES_PER_SECOND < 1:
+    raise ImproperlyConfigured(
+        "EXPANSION_PROGRESS_SAVES_PER_SECOND must be at least 1, got "
+        f"{EXPANSION_PROGRESS_SAVES_PER_SECOND}"
+    )
 # A queued job whose last message is this old is sent again (the broker may have lost it,
 # or it sits unacknowledged with a dead worker until the visibility timeout); each further
 # message waits twice as long, up to EXPANSION_REQUEUE_QUEUED_AFTER_SECONDS. A duplicate

@@ -9,8 +9,10 @@ cancellation) is written here once for every kind.
 
 import logging
 import random
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
@@ -30,9 +32,40 @@ logger = logging.getLogger(__name__)
 # Seconds between progress saves while an answer streams in. Each save is a write, with a
 # connection taken from the pool and given back (a couple of milliseconds of CPU): for an
 # answer of half a minute, saving every second cost more than all the job's other database
-# work together.
-PROGRESS_EVERY = 2.0
+# work together. A process streaming many answers saves less often, so that together they
+# save at most EXPANSION_PROGRESS_SAVES_PER_SECOND times a second (at 128 answers in flight
+# per process, every 2 s was a fifth of its CPU), but at least every PROGRESS_EVERY_MAX
+# seconds: a progress save is also where a cancelled job stops paying for its answer.
+PROGRESS_EVERY, PROGRESS_EVERY_MAX = 2.0, 10.0
 BACKOFF_BASE, BACKOFF_CAP = 1.0, 60.0
+
+
+class _Streaming:
+    """How many answers this process is streaming in."""
+
+    def __init__(self) -> None:
+        self.count, self.lock = 0, threading.Lock()
+
+    @contextmanager
+    def one(self) -> Iterator[int]:
+        with self.lock:
+            self.count += 1
+            count = self.count
+        try:
+            yield count
+        finally:
+            with self.lock:
+                self.count -= 1
+
+
+streaming = _Streaming()
+
+
+def progress_every(streaming: int) -> float:
+    """Seconds between one answer's progress saves while ``streaming`` answers (itself
+    included) stream into this process."""
+    per_second = settings.EXPANSION_PROGRESS_SAVES_PER_SECOND
+    return min(PROGRESS_EVERY_MAX, max(PROGRESS_EVERY, streaming / per_second))
 
 
 class Cancelled(Exception):
@@ -152,9 +185,13 @@ class _Run:
         slot_wait = max(0.5, min(10.0, lifecycle.HEARTBEAT_STALE_SECONDS / 4))
         booked = self.prompt_estimate + params["max_tokens"]  # at most; settled below
         try:
-            with endpoint_slot(endpoint, tokens=booked, wait=slot_wait) as slot:
+            with (
+                endpoint_slot(endpoint, tokens=booked, wait=slot_wait) as slot,
+                streaming.one() as in_process,
+            ):
                 result = llm.complete(endpoint, messages=self.call.messages, params=params,
-                                      on_progress=self.progress, progress_every=PROGRESS_EVERY,
+                                      on_progress=self.progress,
+                                      progress_every=progress_every(in_process),
                                       sample=self.call.sample)  # fmt: skip
         except LimitTimeout:
             return NoSlot()
