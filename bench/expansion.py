@@ -29,11 +29,13 @@ from the simulator's settings (tokens x seconds per token, no time to first toke
 in waves of ``capacity`` cannot beat N / (capacity x ceil(N / capacity)) of it: printed as
 the bound. Also printed: the steady-state rate (the whole waves between the first, a cold
 start, and the last, partial one), the simulator's mean in-flight count while every slot had
-work, CPU seconds used, and, for reference, the fraction a plain asyncio client with a
-semaphore of the capacity reaches against the same simulator with the kind's own requests
-(run first, before the workers, with the SDK's resources loaded before its clock starts, as
-a worker loads them before its first job; the simulator's counters are reset after it). 429
-share and completions come from ``/_sim/stats``; duplicates = completions - succeeded jobs
+work, CPU seconds used (the workers', the simulator's during their run, and how busy the
+host's CPUs were meanwhile, all processes together), and, for reference, the fraction a
+plain asyncio client with a semaphore of the capacity reaches against the same simulator
+with the kind's own requests (run first, before the workers, with the SDK's resources
+loaded before its clock starts, as a worker loads them before its first job; the
+simulator's counters are reset after it). 429 share and completions come from
+``/_sim/stats``; duplicates = completions - succeeded jobs
 (an LLM call made twice). Peak memory = summed VmRSS of the workers' process groups,
 sampled every 0.2 s; database connections = the most the workers held at once
 (``pg_stat_activity``, by the workers' ``application_name``), sampled with it. CPU per job =
@@ -49,12 +51,11 @@ kind's jobs ended as they must (samples verified, judge ratings stored).
     .venv/bin/python bench/expansion.py --capacity 256 --seconds-per-answer 32 --jobs 2000
     .venv/bin/python bench/expansion.py --kind rollout|judge --jobs 300
 
-Measured on 2 shared cores (load average 2.1 before the first run, 7.1 at most, shared with
-other users), capacity 32, 3.5 s answers, 300 jobs, 2 processes x 32 threads: of the limit
-0.689 expansion, 0.692 rollout, 0.688 judge (the asyncio reference 0.844, 0.887, 0.853);
-0 % 429, no duplicate or stalled job, 8 connections, 824-833 MB, CPU per job after start-up
-85.5, 86.2, 80.4 ms (1.57x, 1.81x, 1.68x the reference's); all 300 samples verified as
-drawn, all 300 judge jobs with 54 ratings.
+Measured on 2 quiet cores, one run after the other (README, Benchmarks): of the limit 0.925
+at 32 in flight, 0.944 at 64, 0.929 at 128, 0.887 at 256 (the asyncio reference 0.965,
+0.970, 0.937, 0.632); 0 % 429, no duplicate or stalled job, 8 connections, 810-994 MB, CPU
+per job after start-up 65.6 to 177.4 ms (0.91x to 1.23x the reference's); at 256 the
+host's CPUs were 92 % busy.
 """
 
 import argparse
@@ -97,6 +98,14 @@ def group_stat(pgid: int) -> tuple[int, float]:
         except (OSError, ValueError, AttributeError):
             continue  # not a process, or it exited while we looked
     return rss, ticks / os.sysconf("SC_CLK_TCK")
+
+
+def host_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole host since boot, from /proc/stat."""
+    ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks) - idle) / hz, sum(ticks) / hz
 
 
 def seed(args):
@@ -240,7 +249,7 @@ def main():
         worker_env = {"DATABASE_URL": f"{database_url}?application_name={WORKER_APP}"}
         if args.pool is not None:
             worker_env["DB_POOL_MAX_SIZE"] = str(args.pool)
-        spawned = time.time()
+        spawned, sim_cpu_before, host_before = time.time(), group_stat(sim.pid)[1], host_cpu()
         for i in range(args.processes):
             workers.append(spawn([*celery, "-n", f"bench{i}@%h"], env=worker_env, stdout=log,
                                  stderr=log))  # fmt: skip
@@ -277,7 +286,9 @@ def main():
             time.sleep(0.5)
         peak["stop"] = True
         sampler.join()
-        sim_cpu = group_stat(sim.pid)[1]
+        sim_cpu = group_stat(sim.pid)[1] - sim_cpu_before  # the workers' run only
+        (host_busy, host_total), (busy_before, total_before) = host_cpu(), host_before
+        host_busy, host_total = host_busy - busy_before, host_total - total_before
         stats = sim_stats()
     finally:
         for worker in workers:
@@ -362,7 +373,9 @@ def main():
         f"{args.processes} processes, {args.processes * args.concurrency} threads)",
         f"CPU seconds: workers {peak['cpu']:.1f} ({cpu_per_job * 1e3:.1f} ms per job; after "
         f"start-up {cpu_after_start * 1e3:.1f} ms per job = {cpu_ratio:.2f} x the reference's, "
-        f"target <= 2), simulator {sim_cpu:.1f}",
+        f"target <= 2), simulator {sim_cpu:.1f} during the workers' run; the host's CPUs "
+        f"{host_busy / host_total:.0%} busy from the workers' start ({host_busy:.0f} of "
+        f"{host_total:.0f} CPU-seconds: workers, simulator, PostgreSQL, Redis, this script)",
         "load average (1, 5, 15 min): before {:.2f} {:.2f} {:.2f}, after {:.2f} {:.2f} {:.2f} "
         "on {} CPUs".format(*load_before, *load_after, os.cpu_count()),
         f"target: {'met' if met else 'NOT met'}; worker log: {log.name}",
