@@ -65,7 +65,6 @@ import os
 import re
 import secrets
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -75,7 +74,7 @@ from pathlib import Path
 
 import psycopg
 import redis
-from support import ROOT, fresh_database, spawn, stop, submitted_annotation
+from support import ROOT, fresh_database, simulator, spawn, stop, submitted_annotation
 
 KINDS = ("expansion", "rollout", "judge")  # bench/job_kinds.py seeds each
 UNSET_URL = "http://127.0.0.1:9/v1"  # the endpoint's address until the simulator listens
@@ -212,11 +211,12 @@ def main():
         kind, endpoint = seed(args)
         tokens = kind.tokens  # a judge answer is as long as its ratings, not --tokens
         seconds_per_token = args.seconds_per_answer / tokens
-        manage = [sys.executable, "manage.py", "llm_simulator", "--port", "0", "--quiet"]
-        manage += ["--capacity", str(args.capacity), "--target-tokens", str(args.tokens)]
-        manage += ["--seconds-per-token", repr(seconds_per_token), *kind.simulator]
-        sim = spawn(manage, stdout=subprocess.PIPE, text=True)
-        base_url = re.search(r"http://\S+/v1", sim.stdout.readline()).group(0)
+        sim, base_url = simulator(
+            capacity=args.capacity,
+            tokens=args.tokens,
+            seconds_per_token=seconds_per_token,
+            extra=kind.simulator,
+        )
         type(endpoint).objects.filter(pk=endpoint.pk).update(base_url=base_url)
         refused = []  # the reference's requests answered 429
         reference, reference_cpu = (
@@ -287,8 +287,9 @@ def main():
         peak["stop"] = True
         sampler.join()
         sim_cpu = group_stat(sim.pid)[1] - sim_cpu_before  # the workers' run only
-        (host_busy, host_total), (busy_before, total_before) = host_cpu(), host_before
-        host_busy, host_total = host_busy - busy_before, host_total - total_before
+        host_busy, host_total = (
+            now - then for now, then in zip(host_cpu(), host_before, strict=True)
+        )
         stats = sim_stats()
     finally:
         for worker in workers:

@@ -13,13 +13,11 @@ second to read, whatever else the jobs do.
 import argparse
 import logging
 import os
-import re
-import subprocess
 import sys
 import threading
 import time
 
-from support import ROOT, spawn, stop
+from support import ROOT, simulator, stop
 
 
 def main() -> None:
@@ -40,12 +38,12 @@ def main() -> None:
     from expansion import llm
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
-    command = [sys.executable, "manage.py", "llm_simulator", "--port", "0", "--quiet"]
-    command += ["--capacity", str(args.threads), "--target-tokens", str(args.tokens)]
-    command += ["--seconds-per-token", repr(args.seconds_per_answer / args.tokens)]
-    sim = spawn(command, stdout=subprocess.PIPE, text=True)
+    sim, base_url = simulator(
+        capacity=args.threads,
+        tokens=args.tokens,
+        seconds_per_token=args.seconds_per_answer / args.tokens,
+    )
     try:
-        base_url = re.search(r"http://\S+/v1", sim.stdout.readline()).group(0)
         client = openai.OpenAI(base_url=base_url, api_key="sim", max_retries=0, timeout=300)
         client.chat.completions  # noqa: B018 - the SDK's lazy imports, before the clock starts
         counts: list[int] = []

@@ -80,6 +80,16 @@ def spawn(command: list, *, env: dict | None = None, **kwargs) -> subprocess.Pop
                             start_new_session=True, **kwargs)  # fmt: skip
 
 
+def simulator(*, capacity: int, tokens: int, seconds_per_token: float, extra: list | None = None,
+              **kwargs) -> tuple[subprocess.Popen, str]:  # fmt: skip
+    """``manage.py llm_simulator`` on a free loopback port: (its process, its base URL)."""
+    command = [sys.executable, "manage.py", "llm_simulator", "--port", "0", "--quiet"]
+    command += ["--capacity", str(capacity), "--target-tokens", str(tokens)]
+    command += ["--seconds-per-token", repr(seconds_per_token), *(extra or [])]
+    process = spawn(command, stdout=subprocess.PIPE, text=True, **kwargs)
+    return process, re.search(r"http://\S+/v1", process.stdout.readline()).group(0)
+
+
 def stop(process: subprocess.Popen | None, sig=signal.SIGTERM, wait: float = 20) -> None:
     if process is None or process.poll() is not None:
         return

@@ -70,6 +70,11 @@ def answer_parts(
     return base, reasoning, content, finish, usage
 
 
+def _chunked(payload: bytes) -> bytes:
+    """One chunk of a chunked HTTP body."""
+    return f"{len(payload):X}\r\n".encode() + payload + b"\r\n"
+
+
 def chat_completion(base, reasoning, content, finish, usage, cfg: SimConfig) -> dict[str, Any]:
     """An unstreamed chat.completion object."""
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
@@ -293,7 +298,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._headers(200, {**stream_headers, "Transfer-Encoding": "chunked"})
 
         def send(payload: bytes) -> None:
-            self.wfile.write(f"{len(payload):X}\r\n".encode() + payload + b"\r\n")
+            self.wfile.write(_chunked(payload))
 
         def chunk(delta: dict | None, reason: str | None = None, **extra: Any) -> None:
             choices = (
@@ -326,7 +331,7 @@ class _Handler(BaseHTTPRequestHandler):
                     due = first + usage["completion_tokens"] * spt * paced / pieces_total
                     delta = f'"{field}": {json.dumps("".join(batch))}}}'
                     payload = f'data: {head}{delta}, "finish_reason": null}}]}}\n\n'.encode()
-                    yield due, f"{len(payload):X}\r\n".encode() + payload + b"\r\n"
+                    yield due, _chunked(payload)
                     sent += len(batch)
 
         outcome = self.server.pacer.send(self.connection, frames())

@@ -61,11 +61,11 @@ class _Streaming:
 streaming = _Streaming()
 
 
-def progress_every(streaming: int) -> float:
-    """Seconds between one answer's progress saves while ``streaming`` answers (itself
+def progress_every(in_process: int) -> float:
+    """Seconds between one answer's progress saves while ``in_process`` answers (itself
     included) stream into this process."""
     per_second = settings.EXPANSION_PROGRESS_SAVES_PER_SECOND
-    return min(PROGRESS_EVERY_MAX, max(PROGRESS_EVERY, streaming / per_second))
+    return min(PROGRESS_EVERY_MAX, max(PROGRESS_EVERY, in_process / per_second))
 
 
 class Cancelled(Exception):
